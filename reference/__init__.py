@@ -1,0 +1,1 @@
+"""Reference implementations for the similarity-learning homework: losses, metrics, data, models."""

@@ -1,0 +1,90 @@
+"""What grading produces: one TestResult per graded property or item, gathered in a GradeResult.
+
+``GradeResult.to_gradescope()`` is the ``results.json`` of CONTRACT.md (Gradescope's schema).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class TestResult:
+    """One line of the grade: a property of a code question or one written item."""
+
+    number: str
+    """``<question id>.<k>``, k counting from 1 within the question."""
+    name: str
+    """Short title shown to the student."""
+    score: float
+    """Points earned."""
+    max_score: float
+    """Points available."""
+    output: str
+    """What was tried and, on failure, why (smallest failing input, both values, the named mistake and its fix)."""
+    tags: list[str] = field(default_factory=list)
+    """Labels: the question id, ``code``/``written``, and the names of diagnosed mistakes."""
+
+    @property
+    def question(self) -> str:
+        """The question id: ``number`` without its ``.k``."""
+        return self.number.rsplit(".", 1)[0]
+
+    @property
+    def status(self) -> str:
+        """``passed`` with full points, else ``failed``."""
+        return "passed" if self.score >= self.max_score else "failed"
+
+    def to_gradescope(self) -> dict:
+        """This test in Gradescope's schema."""
+        return {
+            "name": self.name,
+            "number": self.number,
+            "score": round(self.score, 4),
+            "max_score": self.max_score,
+            "status": self.status,
+            "output": self.output,
+            "visibility": "visible",
+            "tags": list(self.tags),
+        }
+
+
+@dataclass
+class GradeResult:
+    """The grade of one submission."""
+
+    tests: list[TestResult]
+    """Every graded test, ordered by question then k."""
+    notes: list[str] = field(default_factory=list)
+    """Submission-level messages: what was found, isolation status, refused files, time-outs."""
+    execution_time: float = 0.0
+    """Wall seconds the grading took."""
+    extra: dict = field(default_factory=dict)
+    """Data for the TA and the class report (diagnosed mistakes, flags, code fingerprints, _why answers)."""
+
+    @property
+    def score(self) -> float:
+        """Total points earned."""
+        return round(sum(t.score for t in self.tests), 4)
+
+    @property
+    def max_score(self) -> float:
+        """Total points available."""
+        return sum(t.max_score for t in self.tests)
+
+    def question_scores(self) -> dict[str, float]:
+        """Points earned per question id, in test order."""
+        scores: dict[str, float] = {}
+        for t in self.tests:
+            scores[t.question] = round(scores.get(t.question, 0.0) + t.score, 4)
+        return scores
+
+    def to_gradescope(self) -> dict:
+        """The whole result as Gradescope's ``results.json``."""
+        return {
+            "score": self.score,
+            "max_score": self.max_score,
+            "execution_time": round(self.execution_time, 3),
+            "output": "\n".join(self.notes),
+            "tests": [t.to_gradescope() for t in self.tests],
+            "extra_data": self.extra,
+        }
