@@ -19,7 +19,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
         # shellcheck disable=SC2086
         .venv/bin/python -m pip install --quiet $TORCH_SPEC
     fi
-    .venv/bin/python -m pip install --quiet -e '.[test]'
+    .venv/bin/python -m pip install --quiet --config-settings editable_mode=compat -e '.[test]'
     echo "$want" > "$stamp"
 fi
 # The sandbox that runs student code is bubblewrap; without it grading still works, unisolated.

@@ -1,0 +1,110 @@
+"""``python grader.py``: the commands of CONTRACT.md.
+
+Heavy imports happen after the sandbox's zygote has been started, so that its torch import and
+the grader's run side by side.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one clear line, exit status 2
+        sys.stderr.write(f"grader.py: error: {message} (see --help)\n")
+        raise SystemExit(2)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="grader.py", description="Grade the similarity-learning homework (see CONTRACT.md).")
+    parser.add_argument("submission", nargs="?", type=Path, help="a submission folder to grade")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write Gradescope results.json to FILE")
+    parser.add_argument("--batch", type=Path, metavar="SUBMISSIONS_DIR", help="grade every sub-folder")
+    parser.add_argument("--out", type=Path, metavar="OUT_DIR", help="where --batch writes its results")
+    parser.add_argument("--jobs", type=int, default=None, metavar="N", help="parallel graders for --batch")
+    parser.add_argument("--force", action="store_true", help="--batch: re-grade folders already graded")
+    parser.add_argument("--handout", type=Path, metavar="DIR", help="write the student starter kit")
+    parser.add_argument("--gradescope-bundle", type=Path, metavar="FILE.zip", help="write a Gradescope autograder zip")
+    parser.add_argument("--verify", action="store_true", help="run every claim check behind the answer key")
+    parser.add_argument("--quick", action="store_true", help="--verify: skip the slow (training) checks")
+    parser.add_argument("--isolation", choices=("auto", "bwrap", "none"), default=os.environ.get("SIMGRADE_ISOLATION", "auto"),
+                        help="sandbox for student code: bubblewrap when available (auto), required (bwrap), or none")
+    parser.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
+                        help="wall time per call of a student function (default 20)")
+    return parser
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    """Write JSON to ``path`` through a temporary file and a rename: never a half-written result."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp", encoding="utf-8") as f:
+        json.dump(data, f, indent=2, allow_nan=False)
+        f.write("\n")
+    os.replace(f.name, path)
+
+
+def limits_from(args):
+    """The sandbox limits with the command line's changes."""
+    from simgrade.sandbox.limits import Limits
+
+    if args.time_limit is None:
+        return Limits()
+    return Limits(call_seconds=args.time_limit, load_seconds=args.time_limit)
+
+
+def grade_one(args) -> int:
+    from simgrade.sandbox import Sandbox
+
+    sandbox = Sandbox(limits_from(args), isolate=args.isolation).start()
+    try:
+        from simgrade.grade import grade
+        from simgrade.key import load_key
+        from simgrade.report import format_report
+
+        result = grade(args.submission, sandbox, load_key())
+    finally:
+        sandbox.close()
+    print(format_report(result, str(args.submission)))
+    if args.json:
+        write_json_atomic(args.json, result.to_gradescope())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    modes = [m for m in ("submission", "batch", "handout", "gradescope_bundle") if getattr(args, m) is not None]
+    modes += ["verify"] if args.verify else []
+    if len(modes) != 1:
+        _parser().error("give exactly one of SUBMISSION_DIR, --batch, --handout, --gradescope-bundle, --verify")
+    if args.submission is not None:
+        if not args.submission.is_dir():
+            _parser().error(f"submission folder {str(args.submission)!r} does not exist or is not a folder")
+        return grade_one(args)
+    if args.batch is not None:
+        if not args.batch.is_dir():
+            _parser().error(f"submissions folder {str(args.batch)!r} does not exist or is not a folder")
+        if args.out is None:
+            _parser().error("--batch needs --out OUT_DIR")
+        from simgrade.batch import run_batch
+
+        return run_batch(args.batch, args.out, jobs=args.jobs, force=args.force, limits=limits_from(args),
+                         isolation=args.isolation)
+    if args.handout is not None:
+        from simgrade.handout import write_handout
+        from simgrade.key import load_key
+
+        for path in write_handout(args.handout, load_key()):
+            print(f"wrote {path}")
+        return 0
+    if args.gradescope_bundle is not None:
+        from simgrade.bundle import write_bundle
+
+        print(f"wrote {write_bundle(args.gradescope_bundle)}")
+        return 0
+    from simgrade.verify import main as verify
+
+    return verify(include_slow=not args.quick)

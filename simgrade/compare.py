@@ -1,0 +1,325 @@
+"""Compare a student's loss with the reference, property by property.
+
+The student's function runs in the sandbox on a fixed battery of :class:`~simgrade.probes.Case`;
+the reference (``reference.losses``) runs here on the same numbers in float64. Properties:
+
+    value             the loss equals the reference (B 1-64, d 1-16, tau 0.05-5, float32 and float64)
+    gradient          gradients w.r.t. every parameter of enc (and dec) equal the reference's
+    small_tau         finite and right at tau 0.01-0.02 with well-aligned positive pairs (8a only)
+    form              a plain 0-dim tensor that carries gradient to the networks' parameters
+    inputs_untouched  batches and parameters are not modified in place
+
+When the value is wrong somewhere, hypothesis (derandomised) searches for and shrinks the smallest
+input on which it differs, so the feedback can show it with both values.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from reference import losses
+from simgrade.probes import Case, Probe, make_probe
+from simgrade.sandbox import Session
+
+PROPERTIES = ("value", "gradient", "small_tau", "form", "inputs_untouched")
+TOLERANCE = {"float64": (1e-6, 1e-6), "float32": (1e-4, 1e-4)}  # (rtol, atol) on the loss
+SMALL_TAU_TOLERANCE = (1e-3, 1e-3)
+GRADIENT_TOLERANCE = {"float64": (1e-5, 1e-7), "float32": (1e-3, 1e-4)}  # atol scaled by the largest entry
+SEARCH_CALLS = 150
+SEARCH_SECONDS = 20.0
+
+VALUE_CASES = {
+    "contrastive_loss": [
+        (2, 2, 0.5, "float64"), (1, 4, 0.5, "float64"), (3, 1, 1.0, "float64"), (8, 4, 0.1, "float64"),
+        (17, 16, 2.0, "float64"), (64, 8, 0.07, "float64"), (5, 3, 5.0, "float64"), (12, 6, 0.05, "float64"),
+        (2, 2, 0.5, "float32"), (8, 4, 0.1, "float32"), (33, 8, 0.07, "float32"), (64, 16, 1.0, "float32"),
+        (4, 2, 0.2, "float32"),
+    ],
+    "autoencoder_loss": [
+        (1, 1, 0, "float64"), (2, 3, 0, "float64"), (5, 8, 0, "float64"), (16, 4, 0, "float64"),
+        (64, 2, 0, "float64"), (3, 5, 0, "float32"), (16, 8, 0, "float32"), (64, 16, 0, "float32"),
+    ],
+}
+SMALL_TAU_CASES = [(8, 4, 0.01, "float32"), (16, 8, 0.01, "float64"), (8, 4, 0.02, "float32")]
+SEARCH_TAUS = [1.0, 0.5, 2.0, 0.1, 5.0, 0.07, 0.05]
+
+
+def value_cases(function: str) -> list[Case]:
+    """The fixed battery for the value, gradient, form and inputs properties."""
+    return [Case(function, b, d, dtype, tau or 0.5, seed=i) for i, (b, d, tau, dtype) in enumerate(VALUE_CASES[function])]
+
+
+def small_tau_cases(function: str) -> list[Case]:
+    """Well-aligned positive pairs at tiny temperatures (contrastive only)."""
+    if function != "contrastive_loss":
+        return []
+    return [Case(function, b, d, dtype, tau, seed=100 + i, aligned=True) for i, (b, d, tau, dtype) in enumerate(SMALL_TAU_CASES)]
+
+
+REFERENCE = {"contrastive_loss": losses.contrastive_loss, "autoencoder_loss": losses.autoencoder_loss}
+
+
+@dataclass
+class Observation:
+    """One call of the student's function next to the reference on the same input."""
+
+    case: Case
+    """The input."""
+    reply: dict
+    """What the sandbox reported (status, kind, shape, dtype, requires_grad, changed_inputs, error...)."""
+    value: np.ndarray | None
+    """The student's returned value (float64), if it returned a number or tensor."""
+    grads: dict[str, np.ndarray]
+    """The student's loss's gradients per parameter name (``enc.net.1.weight``...)."""
+    expected: float
+    """The reference loss."""
+    expected_grads: dict[str, np.ndarray]
+    """The reference gradients."""
+
+    @property
+    def ok(self) -> bool:
+        """The call returned (rather than raising, timing out or crashing)."""
+        return self.reply.get("status") == "ok"
+
+    @property
+    def scalar(self) -> float | None:
+        """The returned value if it is a single number."""
+        if self.value is None or self.value.size != 1:
+            return None
+        return float(self.value.reshape(()))
+
+    def value_matches(self, tolerance: tuple[float, float] | None = None) -> bool:
+        """The returned single number is finite and equals the reference within tolerance."""
+        rtol, atol = tolerance or TOLERANCE[self.case.dtype]
+        got = self.scalar
+        return got is not None and np.isfinite(got) and abs(got - self.expected) <= atol + rtol * abs(self.expected)
+
+    def gradient_mismatch(self) -> str | None:
+        """None when every parameter's gradient equals the reference's, else which one differs."""
+        rtol, atol = GRADIENT_TOLERANCE[self.case.dtype]
+        for name, expected in self.expected_grads.items():
+            got = self.grads.get(name)
+            if got is None:
+                return f"no gradient reaches {name}"
+            scale = max(1.0, float(np.abs(expected).max(initial=0.0)))
+            if got.shape != expected.shape or not np.allclose(got, expected, rtol=rtol, atol=atol * scale):
+                return f"the gradient w.r.t. {name} differs (largest difference {float(np.abs(got - expected).max()):.3g})"
+        return None
+
+
+@dataclass
+class PropertyResult:
+    """The verdict on one property."""
+
+    name: str
+    """One of :data:`PROPERTIES`."""
+    passed: bool
+    """Held on every input tried."""
+    detail: str
+    """What was tried and, on failure, why."""
+
+
+@dataclass
+class Comparison:
+    """Everything measured about one student function."""
+
+    function: str
+    """The function's name."""
+    status: str
+    """``graded``, ``missing``, ``not_implemented``, ``timeout``, ``crashed`` or ``load_failed``."""
+    observations: list[Observation] = field(default_factory=list)
+    """Every call on the battery."""
+    probes: list[Observation] = field(default_factory=list)
+    """Extra calls made to tell mistakes apart (e.g. B = 256 when every smaller batch fails)."""
+    properties: dict[str, PropertyResult] = field(default_factory=dict)
+    """Verdict per property."""
+    counterexample: str = ""
+    """The smallest input found on which the value differs, with both values."""
+    message: str = ""
+    """Why nothing could be graded, when status is not ``graded``."""
+
+
+def reference_result(probe: Probe) -> tuple[float, dict[str, np.ndarray]]:
+    """The reference loss and its gradients, in float64, on the probe's numbers."""
+    modules, batches = probe.reference_inputs()
+    loss = REFERENCE[probe.case.function](*probe.arguments(modules, batches))
+    named = [(f"{m}.{n}", p) for m, module in modules.items() for n, p in module.named_parameters()]
+    grads = torch.autograd.grad(loss, [p for _, p in named])
+    return float(loss.detach()), {name: g.numpy() for (name, _), g in zip(named, grads)}
+
+
+def observe(session: Session, case: Case) -> Observation:
+    """Call the student's function on ``case`` in the sandbox and the reference here."""
+    probe = make_probe(case)
+    reply, arrays = session.call(case.function, probe.message, probe.arrays)
+    expected, expected_grads = reference_result(probe)
+    value = arrays.get("value")
+    value = np.asarray(value, dtype=np.float64) if value is not None and value.dtype.kind in "fiub" else None
+    grads = {name[len("grad:"):]: np.asarray(a, dtype=np.float64) for name, a in arrays.items()
+             if name.startswith("grad:") and a.dtype.kind == "f"}
+    return Observation(case, reply, value, grads, expected, expected_grads)
+
+
+def _failure_reason(obs: Observation) -> str:
+    status = obs.reply.get("status")
+    if status == "error":
+        where = "; ".join(obs.reply.get("where", []))
+        return f"raised {obs.reply.get('error', '')}" + (f" (at {where})" if where else "")
+    if status == "timeout":
+        return "ran over its time limit"
+    if status == "crashed":
+        return "ended the process"
+    if status == "missing":
+        return "is not defined"
+    if obs.reply.get("kind") == "other":
+        return f"returned a {obs.reply.get('type')}, not a tensor"
+    if obs.scalar is None:
+        return f"returned a tensor of shape {tuple(obs.reply.get('shape', ()))}, not a single number"
+    return f"returned {obs.scalar:.10g}, expected {obs.expected:.10g}"
+
+
+def _first_failure(observations: list[Observation], tolerance=None) -> Observation | None:
+    return next((o for o in observations if not o.value_matches(tolerance)), None)
+
+
+def _value_property(observations: list[Observation]) -> PropertyResult:
+    failure = _first_failure(observations)
+    tried = f"{len(observations)} inputs (B 1-64, d 1-16, float32 and float64)"
+    if failure is None:
+        return PropertyResult("value", True, f"equals the reference on all {tried}")
+    wrong = sum(not o.value_matches() for o in observations)
+    return PropertyResult("value", False, f"differs from the reference on {wrong} of {tried}; "
+                          f"e.g. on {failure.case.describe()} it {_failure_reason(failure)}")
+
+
+def _gradient_property(observations: list[Observation]) -> PropertyResult:
+    for obs in observations:
+        if not obs.ok:
+            return PropertyResult("gradient", False, f"no gradient: on {obs.case.describe()} the function {_failure_reason(obs)}")
+        if obs.reply.get("backward_error"):
+            return PropertyResult("gradient", False, f"backward failed on {obs.case.describe()}: {obs.reply['backward_error']}")
+        if obs.reply.get("kind") != "tensor" or not obs.reply.get("requires_grad"):
+            return PropertyResult("gradient", False, f"on {obs.case.describe()} the result carries no gradient "
+                                  "(it does not require grad)")
+        if obs.scalar is None:
+            return PropertyResult("gradient", False, f"on {obs.case.describe()} the result is not a single number")
+        mismatch = obs.gradient_mismatch()
+        if mismatch:
+            return PropertyResult("gradient", False, f"on {obs.case.describe()}: {mismatch}")
+    return PropertyResult("gradient", True, f"gradients w.r.t. every parameter equal the reference's on {len(observations)} inputs")
+
+
+def _small_tau_property(observations: list[Observation]) -> PropertyResult:
+    failure = _first_failure(observations, SMALL_TAU_TOLERANCE)
+    if failure is None:
+        return PropertyResult("small_tau", True, "finite and right at tau 0.01-0.02 with well-aligned positive pairs")
+    return PropertyResult("small_tau", False, f"on {failure.case.describe()} it {_failure_reason(failure)}")
+
+
+def _form_property(observations: list[Observation]) -> PropertyResult:
+    for obs in observations:
+        reply = obs.reply
+        if not obs.ok:
+            return PropertyResult("form", False, f"on {obs.case.describe()} the function {_failure_reason(obs)}")
+        if reply.get("kind") != "tensor":
+            return PropertyResult("form", False, f"returns a {reply.get('type')}, not a torch.Tensor")
+        if reply.get("subclass"):
+            return PropertyResult("form", False, f"returns a {reply.get('type')} (a Tensor subclass), not a plain tensor")
+        if reply.get("shape"):
+            return PropertyResult("form", False, f"returns a tensor of shape {tuple(reply['shape'])}, not a 0-dim tensor")
+        if not reply.get("requires_grad") or reply.get("no_grad"):
+            missing = ", ".join(reply.get("no_grad", [])) or "any parameter"
+            return PropertyResult("form", False, f"the returned tensor carries no gradient to {missing}")
+    return PropertyResult("form", True, "a plain 0-dim tensor that carries gradient to every parameter")
+
+
+def _inputs_property(observations: list[Observation]) -> PropertyResult:
+    for obs in observations:
+        changed = obs.reply.get("changed_inputs") or []
+        if changed:
+            return PropertyResult("inputs_untouched", False, f"modifies its inputs in place ({', '.join(changed)}) "
+                                  f"on {obs.case.describe()}")
+    return PropertyResult("inputs_untouched", True, "leaves its batches and the networks' parameters unchanged")
+
+
+def _search_counterexample(session: Session, function: str, budget_calls: int = SEARCH_CALLS) -> Observation | None:
+    """Hypothesis (derandomised) searches for, then shrinks, the smallest input where the value differs."""
+    from hypothesis import HealthCheck, Phase, find, settings
+    from hypothesis import strategies as st
+    from hypothesis.errors import NoSuchExample
+
+    strategy = st.builds(Case, function=st.just(function), batch=st.integers(1, 64), dim=st.integers(1, 16),
+                         dtype=st.sampled_from(["float64", "float32"]), tau=st.sampled_from(SEARCH_TAUS),
+                         seed=st.integers(0, 1000))
+    seen: dict[Case, Observation] = {}
+    deadline = time.monotonic() + SEARCH_SECONDS
+
+    def size(case: Case) -> tuple:
+        return (case.batch, case.dim, case.dtype != "float64", SEARCH_TAUS.index(case.tau), case.seed)
+
+    def differs(case: Case) -> bool:
+        if case not in seen:
+            if len(seen) >= budget_calls or time.monotonic() > deadline or session.timed_out or session.crashes:
+                return False
+            seen[case] = observe(session, case)
+        return not seen[case].value_matches()
+
+    search = settings(derandomize=True, database=None, deadline=None, max_examples=60,
+                      phases=[Phase.generate, Phase.shrink], suppress_health_check=list(HealthCheck))
+    try:
+        smallest = find(strategy, differs, settings=search)
+    except NoSuchExample:
+        failing = [c for c, o in seen.items() if not o.value_matches()]
+        return seen[min(failing, key=size)] if failing else None
+    return seen[smallest]
+
+
+def describe_counterexample(obs: Observation) -> str:
+    """The input and both values, small enough to read."""
+    text = f"smallest input found where the value differs: {obs.case.describe()}"
+    probe = make_probe(obs.case)
+    modules, batches = probe.reference_inputs()
+    if obs.case.batch * obs.case.dim <= 16:
+        with torch.no_grad():
+            if obs.case.function == "contrastive_loss":
+                z1, z2 = modules["enc"](batches["batch1"]), modules["enc"](batches["batch2"])
+                text += f"; enc(batch1) = {np.round(z1.numpy(), 4).tolist()}, enc(batch2) = {np.round(z2.numpy(), 4).tolist()}"
+            else:
+                text += f"; enc(batch) = {np.round(modules['enc'](batches['batch']).numpy(), 4).tolist()}"
+    return f"{text}; yours: {_failure_reason(obs).removeprefix('returned ')}"
+
+
+def compare(session: Session, function: str) -> Comparison:
+    """Run the battery, judge every property, and search for a small counterexample if the value is wrong."""
+    first = observe(session, value_cases(function)[0])
+    status = first.reply.get("status")
+    if status == "missing":
+        return Comparison(function, "missing", [first], message=f"no function {function} was found in the submission")
+    if status == "load_failed":
+        return Comparison(function, "load_failed", [first], message=f"the submission could not be loaded: {first.reply.get('error', '')}")
+    if status == "timeout":
+        return Comparison(function, "timeout", [first], message=f"{function} ran over its time limit on the first input "
+                          f"({first.case.describe()}) and was stopped")
+    if status == "error" and first.reply.get("error_type") == "NotImplementedError":
+        return Comparison(function, "not_implemented", [first], message=f"{function} is not implemented yet: {first.reply.get('error')}")
+    observations = [first] + [observe(session, case) for case in value_cases(function)[1:]]
+    small = [observe(session, case) for case in small_tau_cases(function)]
+    result = Comparison(function, "graded", observations + small)
+    result.properties["value"] = _value_property(observations)
+    result.properties["gradient"] = _gradient_property(observations)
+    if small:
+        result.properties["small_tau"] = _small_tau_property(small)
+    result.properties["form"] = _form_property(observations)
+    result.properties["inputs_untouched"] = _inputs_property(observations + small)
+    if all(o.reply.get("status") == "error" for o in observations):  # a batch size hard-coded to the course's?
+        result.probes.append(observe(session, Case(function, 256, 4, "float32", 0.07, seed=7)))
+    if not result.properties["value"].passed and not session.timed_out:
+        found = _search_counterexample(session, function)
+        if found is not None:
+            result.counterexample = describe_counterexample(found)
+    if session.timed_out:
+        result.status = "timeout"
+    return result
