@@ -5,6 +5,8 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+import torch
+
 from simgrade.compare import Comparison, compare
 from simgrade.discover import Submission, discover
 from simgrade.key import Key
@@ -13,6 +15,9 @@ from simgrade.results import GradeResult, TestResult
 from simgrade.sandbox import Sandbox, Session
 from simgrade.score import score_code
 from simgrade.written import grade_written
+
+
+torch.set_num_threads(1)  # the probes are tiny: handing work to a second thread costs more than it saves
 
 
 def _program_message(program) -> dict:

@@ -11,11 +11,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from simgrade.sandbox.inside.probe_models import ProbeDecoder, ProbeEncoder, build_decoder, build_encoder
+from simgrade.sandbox.inside.probe_models import (DECODER_LAYER_NAMES, LAYER_NAMES, build_decoder, build_encoder,
+                                                  linear_layers)
 
 IMAGE = (3, 4, 4)
 HIDDEN = 8
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
 ARGUMENTS = {
     "autoencoder_loss": ["enc", "dec", "batch"],
     "contrastive_loss": ["enc", "batch1", "batch2", "tau"],
@@ -78,21 +78,27 @@ class Probe:
         return [values[name] for name in ARGUMENTS[self.case.function]]
 
 
+def _linear_weights(rng: np.random.Generator, spec: dict, kind: str, names: tuple[str, ...], dtype: str) -> dict:
+    """PyTorch's default Linear initialisation, U(-1/sqrt(in), 1/sqrt(in)), drawn with numpy."""
+    arrays = {}
+    for name, (fan_in, fan_out) in zip(names, linear_layers(spec, kind)):
+        bound = 1 / np.sqrt(fan_in)
+        arrays[f"{kind}.{name}.weight"] = rng.uniform(-bound, bound, (fan_out, fan_in)).astype(dtype)
+        arrays[f"{kind}.{name}.bias"] = rng.uniform(-bound, bound, fan_out).astype(dtype)
+    return arrays
+
+
 def make_probe(case: Case) -> Probe:
     """Build the networks and batches of ``case`` (rounded to its dtype, so both sides see the same numbers)."""
     rng = np.random.default_rng([case.seed, case.batch, case.dim, int(case.tau * 1e6), case.aligned])
-    dtype = DTYPES[case.dtype]
     pixels = int(np.prod(IMAGE))
     normalize = case.function == "contrastive_loss"
-    torch.manual_seed(int(rng.integers(2**31)))
-    encoder = ProbeEncoder(pixels, HIDDEN, case.dim, normalize=normalize)
-    arrays = {f"enc.{k}": v.to(dtype).numpy() for k, v in encoder.state_dict().items()}
     message = {"dtype": case.dtype, "enc": {"in": pixels, "hidden": HIDDEN, "out": case.dim, "normalize": normalize},
                "arguments": ARGUMENTS[case.function]}
+    arrays = _linear_weights(rng, message["enc"], "enc", LAYER_NAMES, case.dtype)
     if case.function == "autoencoder_loss":
-        decoder = ProbeDecoder(case.dim, HIDDEN, IMAGE)
-        arrays.update({f"dec.{k}": v.to(dtype).numpy() for k, v in decoder.state_dict().items()})
         message["dec"] = {"in": case.dim, "hidden": HIDDEN, "image": list(IMAGE)}
+        arrays.update(_linear_weights(rng, message["dec"], "dec", DECODER_LAYER_NAMES, case.dtype))
         message["inputs"] = ["batch"]
         arrays["batch"] = rng.uniform(-1, 1, (case.batch, *IMAGE)).astype(case.dtype)
     else:

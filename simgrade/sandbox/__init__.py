@@ -20,8 +20,6 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
-
 from simgrade import PROJECT_ROOT
 from simgrade.sandbox.inside import protocol
 from simgrade.sandbox.limits import Limits
@@ -300,6 +298,8 @@ class Session:
 
     def _start(self) -> dict:
         self.pid, self.data, self.drain = self.sandbox.spawn()
+        import numpy as np
+
         arrays = {f"file{i}": np.frombuffer(content, dtype=np.uint8) for i, content in enumerate(self.files.values())}
         deadline = time.monotonic() + self.sandbox.limits.load_seconds
         try:
@@ -326,7 +326,7 @@ class Session:
             self._outputs.append(self.drain.text)
         self.pid = self.data = self.drain = None
 
-    def call(self, function: str, message: dict, arrays: dict[str, np.ndarray]) -> tuple[dict, dict[str, np.ndarray]]:
+    def call(self, function: str, message: dict, arrays: dict) -> tuple[dict, dict]:
         """Call ``function`` in the runner on the grader's inputs; the reply is plain data."""
         if function in self.timed_out:
             return {"status": "timeout", "repeat": True}, {}

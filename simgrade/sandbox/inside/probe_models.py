@@ -43,18 +43,32 @@ class ProbeDecoder(nn.Module):
 
 
 def _load(module: nn.Module, prefix: str, arrays: dict[str, np.ndarray], dtype: torch.dtype) -> nn.Module:
-    state = {name: torch.from_numpy(np.array(arrays[f"{prefix}.{name}"])) for name in module.state_dict()}
-    module.load_state_dict(state)
-    return module.to(dtype)
+    state = {name: torch.from_numpy(np.array(arrays[f"{prefix}.{name}"])).to(dtype) for name in module.state_dict()}
+    module.load_state_dict(state, assign=True)  # the module was built on "meta": no random init to pay for
+    return module
 
 
 def build_encoder(spec: dict, arrays: dict[str, np.ndarray], dtype: torch.dtype) -> ProbeEncoder:
     """The encoder described by ``spec`` (sizes) with the weights in ``arrays['enc.*']``."""
-    module = ProbeEncoder(int(spec["in"]), int(spec["hidden"]), int(spec["out"]), bool(spec["normalize"]))
+    with torch.device("meta"):
+        module = ProbeEncoder(int(spec["in"]), int(spec["hidden"]), int(spec["out"]), bool(spec["normalize"]))
     return _load(module, "enc", arrays, dtype)
 
 
 def build_decoder(spec: dict, arrays: dict[str, np.ndarray], dtype: torch.dtype) -> ProbeDecoder:
     """The decoder described by ``spec`` with the weights in ``arrays['dec.*']``."""
-    module = ProbeDecoder(int(spec["in"]), int(spec["hidden"]), tuple(int(s) for s in spec["image"]))
+    with torch.device("meta"):
+        module = ProbeDecoder(int(spec["in"]), int(spec["hidden"]), tuple(int(s) for s in spec["image"]))
     return _load(module, "dec", arrays, dtype)
+
+
+def linear_layers(spec: dict, kind: str) -> list[tuple[int, int]]:
+    """(in, out) of each Linear layer of the probe network ``kind`` (``enc`` or ``dec``), in state-dict order."""
+    if kind == "enc":
+        return [(int(spec["in"]), int(spec["hidden"])), (int(spec["hidden"]), int(spec["out"]))]
+    pixels = int(np.prod(spec["image"]))
+    return [(int(spec["in"]), int(spec["hidden"])), (int(spec["hidden"]), pixels)]
+
+
+LAYER_NAMES = ("net.1", "net.3")
+DECODER_LAYER_NAMES = ("net.0", "net.2")

@@ -13,8 +13,6 @@ import socket
 import struct
 import time
 
-import numpy as np
-
 MAX_JSON_BYTES = 4 << 20
 MAX_ARRAY_BYTES = 64 << 20
 
@@ -23,13 +21,15 @@ class ProtocolError(Exception):
     """The peer sent something that is not a well-formed frame, or closed the channel."""
 
 
-def _npy(array: np.ndarray) -> bytes:
+def _npy(array) -> bytes:
+    import numpy as np  # here, not at the top: the grader starts the sandbox before paying for numpy
+
     buffer = io.BytesIO()
     np.save(buffer, np.require(array, requirements="C"), allow_pickle=False)
     return buffer.getvalue()
 
 
-def encode(message: dict, arrays: dict[str, np.ndarray] | None = None) -> bytes:
+def encode(message: dict, arrays: dict | None = None) -> bytes:
     """One frame: ``message`` (JSON-able) and ``arrays`` (name -> numpy array)."""
     arrays = arrays or {}
     header = json.dumps({**message, "arrays": list(arrays)}, allow_nan=True).encode()
@@ -53,12 +53,12 @@ def _recv_exact(sock: socket.socket, n: int, deadline: float | None) -> bytes:
     return b"".join(chunks)
 
 
-def send(sock: socket.socket, message: dict, arrays: dict[str, np.ndarray] | None = None) -> None:
+def send(sock: socket.socket, message: dict, arrays: dict | None = None) -> None:
     """Send one frame."""
     sock.sendall(encode(message, arrays))
 
 
-def receive(sock: socket.socket, deadline: float | None = None) -> tuple[dict, dict[str, np.ndarray]]:
+def receive(sock: socket.socket, deadline: float | None = None) -> tuple[dict, dict]:
     """Read one frame; arrays come back as numpy arrays (never pickled objects).
 
     With a ``deadline`` (``time.monotonic()`` seconds) the whole frame must arrive by then, else
@@ -73,6 +73,8 @@ def receive(sock: socket.socket, deadline: float | None = None) -> tuple[dict, d
         raise ProtocolError(f"message is not JSON: {error}") from None
     if not isinstance(message, dict) or not isinstance(message.get("arrays", []), list):
         raise ProtocolError("message is not a JSON object with an array list")
+    import numpy as np
+
     arrays, total = {}, 0
     for name in message.pop("arrays", []):
         (size,) = struct.unpack("<Q", _recv_exact(sock, 8, deadline))

@@ -1,0 +1,135 @@
+"""``python grader.py --verify``: run the claim checks behind the answer key and print their table.
+
+Every claim referenced by ``answers/key.toml`` is run under its real premise (it must hold) and under its
+negative control (it must fail); then every other registered claim. The table gives, per claim: question,
+claim id, method, verdict, seconds, the statement, and the evidence of both runs (the control's
+counterexample included). Then each key item: verified by its claims, staff-basis, or not verified.
+
+Exit status 1 when a claim behind the key is falsified, its negative control passed, or a key item names a
+claim that does not exist; 0 otherwise (claims skipped with ``include_slow=False`` do not fail the run).
+"""
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+from checks.claim import Claim, Verdict, load_all, verify
+from simgrade.key import load_key
+
+STATEMENT_WIDTH = 70
+EVIDENCE_WIDTH = 300
+
+
+def _shorten(text: str, width: int) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= width else text[: width - 3].rstrip() + "..."
+
+
+def _row(cells: list[str], claim_width: int) -> str:
+    """question, claim, method, verdict, seconds: fixed-width plain-text columns."""
+    widths = (8, claim_width, 19, 14, 7)
+    return "  ".join(c.rjust(w) if k == 4 else c.ljust(w) for k, (c, w) in enumerate(zip(cells, widths)))
+
+
+def _answer(answer: object) -> str:
+    return ", ".join(map(str, answer)) if isinstance(answer, (list, tuple)) else str(answer)
+
+
+def main(include_slow: bool = True, out: TextIO = sys.stdout) -> int:
+    """Run the claim checks behind the key (and every other registered one), print the table; return the exit status."""
+    started = time.perf_counter()
+    key = load_key()
+    registry: dict[str, Claim] = load_all()
+    behind_key: list[str] = []
+    question_of: dict[str, str] = {}
+    for item in key.items:
+        behind_key += [cid for cid in item.checks if cid not in behind_key]
+        question_of.update({cid: item.question for cid in item.checks if cid not in question_of})
+    missing = [cid for cid in behind_key if cid not in registry]
+    order = [cid for cid in behind_key if cid in registry] + [cid for cid in registry if cid not in behind_key]
+
+    def say(line: str = "") -> None:
+        print(line, file=out, flush=True)
+
+    width = max([30] + [len(cid) for cid in behind_key + order])
+    say(f"simgrade --verify: {len(behind_key)} claims behind the answer key ({len(missing)} not registered), "
+        f"{len(order) - len(behind_key) + len(missing)} others registered"
+        f"{'' if include_slow else '; slow claims skipped (--quick)'}")
+    say("A claim is verified when it holds under its premise AND its negative control (a broken premise) fails.")
+    say()
+    header = _row(["question", "claim", "method", "verdict", "seconds"], width) + "  statement"
+    say(header)
+    say("-" * len(header))
+
+    verdicts: dict[str, Verdict] = {}
+    skipped: list[str] = []
+    for cid in order:
+        c = registry[cid]
+        if c.slow and not include_slow:
+            skipped.append(cid)
+            say(_row([c.question, cid, c.method, "skipped", "-"], width) + "  " + _shorten(c.statement, STATEMENT_WIDTH))
+            say(f"{'':10}(slow; run without --quick)")
+            continue
+        v = verdicts[cid] = verify(c)
+        label = v.label + ("" if cid in behind_key else " *")
+        seconds = f"{v.holds.seconds + v.control.seconds:.1f}"
+        say(_row([c.question, cid, c.method, label, seconds], width) + "  " + _shorten(c.statement, STATEMENT_WIDTH))
+        holds = "holds" if v.holds.passed else "FAILS"
+        say(f"{'':10}{holds}: {_shorten(v.holds.evidence or '(no evidence returned)', EVIDENCE_WIDTH)}")
+        if v.control.passed:
+            control = "PASSED (the check cannot fail: it proves nothing)"
+        else:
+            control = "fails as it should" if v.holds.passed else "fails too"
+        say(f"{'':10}control ({_shorten(c.control, 80)}) {control}: "
+            f"{_shorten(v.control.evidence or '(no evidence returned)', EVIDENCE_WIDTH)}")
+    for cid in missing:
+        say(_row([question_of[cid], cid, "-", "MISSING", "-"], width) + "  named by the answer key; no check registers it")
+    if any(cid not in behind_key for cid in verdicts):
+        say("* not referenced by the answer key")
+
+    say()
+    say("Answer key")
+    say(f"{'question':8}  {'field':20}  {'answer':24}  basis")
+    bad_items = 0
+    counts = {"verified": 0, "staff": 0, "skipped": 0}
+    for item in key.items:
+        if item.basis == "staff" and not item.checks:
+            status = "staff answer (no machine check possible)"
+            counts["staff"] += 1
+        else:
+            problems = []
+            for cid in item.checks:
+                if cid in missing:
+                    problems.append(f"{cid} missing")
+                elif cid in skipped:
+                    problems.append(f"{cid} skipped")
+                elif not verdicts[cid].verified:
+                    problems.append(f"{cid} {verdicts[cid].label}")
+            if not problems:
+                status = "verified by " + ", ".join(item.checks)
+                counts["verified"] += 1
+            elif all(p.endswith("skipped") for p in problems):
+                status = "not run (slow): " + ", ".join(problems)
+                counts["skipped"] += 1
+            else:
+                status = "NOT VERIFIED: " + ", ".join(problems)
+                bad_items += 1
+        say(f"{item.question:8}  {item.field:20}  {_shorten(_answer(item.answer), 24):24}  {status}")
+
+    key_failures = [cid for cid in behind_key if cid in verdicts and not verdicts[cid].verified]
+    other_failures = [cid for cid, v in verdicts.items() if cid not in behind_key and not v.verified]
+    say()
+    say(f"claims: {sum(v.verified for v in verdicts.values())} verified, {len(key_failures) + len(other_failures)} not "
+        f"verified, {len(missing)} missing, {len(skipped)} skipped; key items: {counts['verified']} verified, "
+        f"{counts['staff']} staff-basis, {counts['skipped']} not run, {bad_items} NOT verified "
+        f"({time.perf_counter() - started:.1f} s)")
+    if other_failures:
+        say("not behind the key (does not change the exit status): " + ", ".join(other_failures))
+    failed = bool(key_failures or missing)
+    say("FAILED: " + ", ".join(key_failures + missing) if failed else "OK: every claim behind the key is verified")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main(include_slow="--quick" not in sys.argv))

@@ -1,0 +1,110 @@
+"""simgrade.verify.main on a small fake registry and key: verdicts, the table, and the exit status."""
+from __future__ import annotations
+
+import io
+
+import pytest
+
+import simgrade.verify as verify_module
+from checks.claim import Claim
+from simgrade.key import Key, KeyItem
+
+
+def _good(broken: bool) -> str:
+    if broken:
+        raise AssertionError("counterexample: x = 42")
+    return "measured 1.0000 vs 1.0000"
+
+
+def _false(broken: bool) -> str:
+    raise AssertionError("the claim fails at x = 7")
+
+
+def _weak(broken: bool) -> str:
+    return "always fine"
+
+
+def _crashes(broken: bool) -> str:
+    raise TypeError("bug in the check")
+
+
+def _slow(broken: bool) -> str:
+    if broken:
+        raise AssertionError("slow control fails")
+    return "trained for hours"
+
+
+REGISTRY = {
+    c.id: c for c in [
+        Claim("q1.good", "1", "A true statement that is checked.", "sympy proof", "a broken premise", _good),
+        Claim("q1.false", "1", "A false statement.", "hypothesis property", "anything", _false),
+        Claim("q1.weak", "1", "A check that cannot fail.", "numeric experiment", "nothing changes", _weak),
+        Claim("q1.crashes", "1", "A check with a bug.", "numeric experiment", "n/a", _crashes),
+        Claim("q8b.slow", "8b", "A long empirical claim.", "numeric experiment", "untrained", _slow, slow=True),
+        Claim("q6.extra", "6", "Registered but not in the key, and false.", "sympy proof", "n/a", _false),
+    ]
+}
+
+
+def _item(field: str, checks=(), basis="check", question="1") -> KeyItem:
+    return KeyItem(question=question, field=field, title=field, kind="yesno", answer="yes", points=1,
+                   checks=tuple(checks), basis=basis)
+
+
+def run(monkeypatch, items, include_slow=True):
+    monkeypatch.setattr(verify_module, "load_all", lambda: dict(sorted(REGISTRY.items())))
+    monkeypatch.setattr(verify_module, "load_key", lambda: Key(tuple(items), (), ()))
+    out = io.StringIO()
+    status = verify_module.main(include_slow=include_slow, out=out)
+    return status, out.getvalue()
+
+
+def test_all_verified_exits_zero_and_shows_the_evidence(monkeypatch):
+    status, text = run(monkeypatch, [_item("q1.x", ["q1.good"]), _item("q4.a", basis="staff", question="4a")])
+    assert status == 0
+    row = next(line for line in text.splitlines() if "q1.good" in line and "sympy proof" in line)
+    assert row.split()[0] == "1" and "verified" in row and "A true statement" in row
+    assert "measured 1.0000 vs 1.0000" in text  # the evidence of the real run
+    assert "counterexample: x = 42" in text and "a broken premise" in text  # the control's counterexample
+    assert "verified by q1.good" in text
+    assert "staff answer" in text
+    assert "OK" in text.splitlines()[-1]
+
+
+def test_unreferenced_claims_run_but_do_not_change_the_exit_status(monkeypatch):
+    status, text = run(monkeypatch, [_item("q1.x", ["q1.good"])])
+    assert status == 0
+    assert "q6.extra" in text and "FALSIFIED *" in text and "not referenced by the answer key" in text
+
+
+@pytest.mark.parametrize("cid, label", [("q1.false", "FALSIFIED"), ("q1.weak", "CONTROL PASSED"),
+                                        ("q1.crashes", "FALSIFIED")])
+def test_a_failing_claim_behind_the_key_exits_one(monkeypatch, cid, label):
+    status, text = run(monkeypatch, [_item("q1.x", ["q1.good", cid])])
+    assert status == 1
+    row = next(line for line in text.splitlines() if line.split()[1:2] == [cid])
+    assert label in row
+    assert f"NOT VERIFIED: {cid} {label}" in text
+    assert "FAILED" in text.splitlines()[-1] and cid in text.splitlines()[-1]
+    if cid == "q1.weak":
+        assert "cannot fail" in text
+    if cid == "q1.false":
+        assert "the claim fails at x = 7" in text
+
+
+def test_a_missing_claim_exits_one(monkeypatch):
+    status, text = run(monkeypatch, [_item("q1.x", ["q1.good"]), _item("q7.d_i", ["q7d.absent"], question="7d")])
+    assert status == 1
+    row = next(line for line in text.splitlines() if "q7d.absent" in line and "MISSING" in line)
+    assert row.split()[0] == "7d"
+    assert "NOT VERIFIED: q7d.absent missing" in text
+
+
+def test_slow_claims_are_skipped_on_request(monkeypatch):
+    items = [_item("q1.x", ["q1.good"]), _item("q8.b", ["q8b.slow"], question="8b")]
+    status, text = run(monkeypatch, items, include_slow=False)
+    assert status == 0
+    assert "skipped" in text and "trained for hours" not in text and "not run (slow)" in text
+    status, text = run(monkeypatch, items, include_slow=True)
+    assert status == 0
+    assert "trained for hours" in text and "verified by q8b.slow" in text
