@@ -151,16 +151,28 @@ def reference_result(probe: Probe) -> tuple[float, dict[str, np.ndarray]]:
     return float(loss.detach()), {name: g.numpy() for (name, _), g in zip(named, grads)}
 
 
-def observe(session: Session, case: Case) -> Observation:
-    """Call the student's function on ``case`` in the sandbox and the reference here."""
-    probe = make_probe(case)
-    reply, arrays = session.call(case.function, probe.message, probe.arrays)
-    expected, expected_grads = reference_result(probe)
+def _observation(probe: Probe, reply: dict, arrays: dict, reference: tuple[float, dict]) -> Observation:
     value = arrays.get("value")
     value = np.asarray(value, dtype=np.float64) if value is not None and value.dtype.kind in "fiub" else None
     grads = {name[len("grad:"):]: np.asarray(a, dtype=np.float64) for name, a in arrays.items()
              if name.startswith("grad:") and a.dtype.kind == "f"}
-    return Observation(case, reply, value, grads, expected, expected_grads)
+    return Observation(probe.case, reply, value, grads, *reference)
+
+
+def observe_many(session: Session, cases: list[Case]) -> list[Observation]:
+    """Call the student's function on every case in the sandbox while the reference runs here."""
+    if not cases:
+        return []
+    probes = [make_probe(case) for case in cases]
+    references: list[tuple[float, dict]] = []
+    replies = session.call_many(cases[0].function, [(p.message, p.arrays) for p in probes],
+                                overlap=lambda: references.extend(reference_result(p) for p in probes))
+    return [_observation(p, reply, arrays, ref) for p, (reply, arrays), ref in zip(probes, replies, references)]
+
+
+def observe(session: Session, case: Case) -> Observation:
+    """Call the student's function on one case."""
+    return observe_many(session, [case])[0]
 
 
 def _failure_reason(obs: Observation) -> str:
@@ -305,8 +317,9 @@ def compare(session: Session, function: str) -> Comparison:
                           f"({first.case.describe()}) and was stopped")
     if status == "error" and first.reply.get("error_type") == "NotImplementedError":
         return Comparison(function, "not_implemented", [first], message=f"{function} is not implemented yet: {first.reply.get('error')}")
-    observations = [first] + [observe(session, case) for case in value_cases(function)[1:]]
-    small = [observe(session, case) for case in small_tau_cases(function)]
+    rest = observe_many(session, value_cases(function)[1:] + small_tau_cases(function))
+    observations = [first] + [o for o in rest if not o.case.aligned]
+    small = [o for o in rest if o.case.aligned]
     result = Comparison(function, "graded", observations + small)
     result.properties["value"] = _value_property(observations)
     result.properties["gradient"] = _gradient_property(observations)

@@ -21,7 +21,7 @@ torch.set_num_threads(1)  # the probes are tiny: handing work to a second thread
 
 
 def _program_message(program) -> dict:
-    return {"origin": program.origin.split("#")[0].split(" ")[0], "function": program.function,
+    return {"origin": program.origin, "function": program.function,
             "chunks": [{"source": c.source, "label": c.label, "kind": c.kind} for c in program.chunks]}
 
 

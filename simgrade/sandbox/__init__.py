@@ -19,6 +19,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 from simgrade import PROJECT_ROOT
 from simgrade.sandbox.inside import protocol
@@ -326,31 +327,67 @@ class Session:
             self._outputs.append(self.drain.text)
         self.pid = self.data = self.drain = None
 
-    def call(self, function: str, message: dict, arrays: dict) -> tuple[dict, dict]:
-        """Call ``function`` in the runner on the grader's inputs; the reply is plain data."""
+    def _blocked(self, function: str) -> dict | None:
+        if self.load_reply is not None and self.load_reply.get("status") == "load_failed":
+            return {"status": "load_failed", "error": self.load_reply.get("error", "")}
         if function in self.timed_out:
-            return {"status": "timeout", "repeat": True}, {}
+            return {"status": "timeout", "repeat": True}
         if self.crashes.get(function, 0) >= MAX_CRASHES:
-            return {"status": "crashed", "repeat": True}, {}
+            return {"status": "crashed", "repeat": True}
         if self.data is None:
             reply = self._start()
             if not reply.get("ok"):
                 self.load_reply = reply
-                return {"status": "load_failed", "error": reply.get("error", "")}, {}
-        deadline = time.monotonic() + self.sandbox.limits.call_seconds
-        try:
-            protocol.send(self.data, {"op": "call", "function": function, **message}, arrays)
-            return protocol.receive(self.data, deadline)
-        except TimeoutError:
-            self.timed_out.add(function)
-            self._stop()
-            self.events.append(f"{function} ran over its {self.sandbox.limits.call_seconds:g} s time limit; stopped")
-            return {"status": "timeout"}, {}
-        except (protocol.ProtocolError, OSError) as error:
-            self.crashes[function] = self.crashes.get(function, 0) + 1
-            self._stop()
-            self.events.append(f"{function} ended the process ({error})")
-            return {"status": "crashed", "error": str(error)}, {}
+                return {"status": "load_failed", "error": reply.get("error", "")}
+        return None
+
+    def call(self, function: str, message: dict, arrays: dict) -> tuple[dict, dict]:
+        """Call ``function`` in the runner on the grader's inputs; the reply is plain data."""
+        return self.call_many(function, [(message, arrays)])[0]
+
+    def call_many(self, function: str, requests: list[tuple[dict, dict]],
+                  overlap: Callable[[], object] | None = None) -> list[tuple[dict, dict]]:
+        """Call ``function`` on each request, in order; replies are plain data.
+
+        The requests stream to the runner from a thread while ``overlap()`` — the grader's own
+        work on the same inputs — runs here, so the two sides compute at the same time. Each reply
+        must come within the per-call time limit of the one before.
+        """
+        blocked = self._blocked(function)
+        if blocked is not None:
+            if overlap is not None:
+                overlap()
+            return [(blocked, {})] * len(requests)
+        channel = self.data
+
+        def send_all() -> None:
+            try:
+                for message, arrays in requests:
+                    protocol.send(channel, {"op": "call", "function": function, **message}, arrays)
+            except OSError:
+                pass  # the runner is gone; the receiving side reports why
+
+        sender = threading.Thread(target=send_all, daemon=True)
+        sender.start()
+        if overlap is not None:
+            overlap()
+        replies: list[tuple[dict, dict]] = []
+        limit = self.sandbox.limits.call_seconds
+        while len(replies) < len(requests):
+            try:
+                replies.append(protocol.receive(channel, time.monotonic() + limit))
+            except TimeoutError:
+                self.timed_out.add(function)
+                self._stop()
+                self.events.append(f"{function} ran over its {limit:g} s time limit; stopped")
+                replies += [({"status": "timeout"}, {})] * (len(requests) - len(replies))
+            except (protocol.ProtocolError, OSError) as error:
+                self.crashes[function] = self.crashes.get(function, 0) + 1
+                self._stop()
+                self.events.append(f"{function} ended the process ({error})")
+                replies += [({"status": "crashed", "error": str(error)}, {})] * (len(requests) - len(replies))
+        sender.join()
+        return replies
 
     @property
     def output(self) -> str:

@@ -1,0 +1,86 @@
+#!/usr/bin/env python
+# coding: utf-8
+
+# # Homework 4: colored shapes
+
+# In[1]:
+
+
+get_ipython().system('pip install -q einops')
+
+
+# In[2]:
+
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+device = torch.device('cuda:0')
+assert torch.cuda.is_available()
+
+
+# In[3]:
+
+
+data = np.load('/content/shapes_dataset.npy', allow_pickle=True).item()
+
+
+# In[4]:
+
+
+def train_autoencoder(latent_dim: int):
+    enc = Encoder(latent_dim).to(device)
+    dec = Decoder(latent_dim).to(device)
+    optim = torch.optim.Adam(list(enc.parameters()) + list(dec.parameters()), lr=2e-4)
+    dataloader = torch.utils.data.DataLoader(Dataset('train'), batch_size=256, shuffle=True)
+    for epoch in tqdm(range(30)):
+        for batch, in dataloader:
+            batch = batch.to(device)
+            # FIXME
+            recon = dec(enc(batch))
+            loss = F.mse_loss(batch, recon)
+
+            optim.zero_grad()
+            loss.backward()
+            optim.step()
+    return enc, dec
+
+
+# In[5]:
+
+
+ae_enc, ae_dec = train_autoencoder(128)
+
+
+# In[6]:
+
+
+def train_contrastive(transforms, latent_dim: int, *, tau: float = 0.07):
+    enc = Encoder(latent_dim, normalize=True).to(device)
+    optim = torch.optim.Adam(enc.parameters(), lr=2e-4)
+    dataset = Dataset('train', transforms, num_samples=2)
+    dataloader = torch.utils.data.DataLoader(dataset, batch_size=256, shuffle=True)
+    for epoch in range(15):
+        for (batch1, batch2) in tqdm(dataloader):
+            batch1, batch2 = batch1.to(device), batch2.to(device)
+            # FIXME
+            z1 = enc(batch1)
+            z2 = enc(batch2)
+            logits = z1 @ z2.T / tau
+            labels = torch.arange(logits.shape[0], device=device)
+            loss = F.cross_entropy(logits, labels)
+
+            optim.zero_grad()
+            loss.backward()
+            optim.step()
+    return enc
+
+
+# In[7]:
+
+
+enc_A = train_contrastive(aug_A, 128)
+get_ipython().run_line_magic('matplotlib', 'inline')

@@ -1,0 +1,931 @@
+"""Discovery: submission folder -> programs to run, by parsing only (simgrade/discover.py).
+
+The extracted chunks are executed here, in the test process, only to check that they define
+working functions; the grader itself never does that outside the sandbox.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import textwrap
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+import torch.nn.functional as F
+
+from simgrade.discover import (
+    MAX_ANSWERS_BYTES,
+    MAX_FILE_BYTES,
+    MAX_FILES,
+    Chunk,
+    Program,
+    Submission,
+    discover,
+)
+
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
+if not SAMPLES.is_dir():  # the checkout may live elsewhere; fall back to the workspace copy
+    SAMPLES = Path("/work/shared/samples")
+CORPUS = Path(__file__).resolve().parent / "corpus"
+FUNCTIONS = ("autoencoder_loss", "contrastive_loss")
+
+
+# ----------------------------------------------------------------------------------------
+# helpers
+# ----------------------------------------------------------------------------------------
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text).lstrip("\n"))
+    return path
+
+
+def notebook(folder: Path, name: str, cells: list) -> Path:
+    """Write a v4 notebook; a cell is code text, or ("md", text) for markdown."""
+    nb = nbformat.v4.new_notebook()
+    for cell in cells:
+        if isinstance(cell, tuple):
+            nb.cells.append(nbformat.v4.new_markdown_cell(cell[1]))
+        else:
+            nb.cells.append(nbformat.v4.new_code_cell(textwrap.dedent(cell).strip("\n")))
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(nbformat.writes(nb))
+    return path
+
+
+def load(program: Program, strict: bool = True):
+    """Run the chunks like the sandbox does (each on its own, failures skipped); return the function."""
+    ns: dict = {"__name__": "student", "device": torch.device("cpu")}
+    failed = []
+    for chunk in program.chunks:
+        assert chunk.kind in ("import", "def", "class", "assign", "wrapper")
+        try:
+            exec(compile(chunk.source, chunk.label, "exec"), ns)
+        except Exception as exc:  # noqa: BLE001 - the sandbox skips a failing chunk
+            failed.append((chunk.label, exc))
+    if strict:
+        assert not failed, failed
+    return ns[program.function]
+
+
+def all_source(sub: Submission) -> str:
+    return "\n".join(c.source for p in sub.programs.values() for c in p.chunks)
+
+
+torch.manual_seed(0)
+W = torch.randn(12, 5, dtype=torch.float64)
+V = torch.randn(5, 12, dtype=torch.float64)
+
+
+def enc(x):
+    return F.normalize(x.flatten(1) @ W, dim=1)
+
+
+def dec(z):
+    return (z @ V).view(-1, 3, 2, 2)
+
+
+B1 = torch.randn(4, 3, 2, 2, dtype=torch.float64)
+B2 = torch.randn(4, 3, 2, 2, dtype=torch.float64)
+TAU = 0.5
+
+
+def ref_ae(batch=B1):
+    return F.mse_loss(dec(enc(batch)), batch)
+
+
+def ref_contrastive(b1=B1, b2=B2, tau=TAU):
+    logits = enc(b1) @ enc(b2).T / tau
+    return F.cross_entropy(logits, torch.arange(len(b1)))
+
+
+def check_correct(sub: Submission, functions=FUNCTIONS) -> None:
+    """Both functions found and equal to the reference on tiny inputs."""
+    for name in functions:
+        assert name in sub.programs, sub.notes
+    if "autoencoder_loss" in functions:
+        got = load(sub.programs["autoencoder_loss"])(enc, dec, B1)
+        torch.testing.assert_close(got, ref_ae())
+    if "contrastive_loss" in functions:
+        got = load(sub.programs["contrastive_loss"])(enc, B1, B2, TAU)
+        torch.testing.assert_close(got, ref_contrastive())
+
+
+def copy_sample(name: str, tmp_path: Path) -> Path:
+    dest = tmp_path / name
+    shutil.copytree(SAMPLES / name, dest)
+    return dest
+
+
+# ----------------------------------------------------------------------------------------
+# the shared samples
+# ----------------------------------------------------------------------------------------
+
+
+def test_sample_correct():
+    sub = discover(SAMPLES / "correct")
+    check_correct(sub)
+    for name in FUNCTIONS:
+        program = sub.programs[name]
+        assert program.form == "handout" and program.origin == "similarity.py"
+        assert program.chunks[-1].kind == "def" and f"def {name}" in program.chunks[-1].source
+        start = 5 if name == "autoencoder_loss" else 10  # line numbers kept for tracebacks
+        assert program.chunks[-1].source.splitlines()[start - 1].startswith(f"def {name}(")
+        assert program.student_source.startswith(f"def {name}(")
+    assert sub.answers_toml == (SAMPLES / "correct" / "answers.toml").read_bytes()
+    assert set(sub.files) == {"answers.toml", "similarity.py"}
+    assert sub.files["similarity.py"] == (SAMPLES / "correct" / "similarity.py").read_bytes()
+    assert any("similarity.py" in n and "handout" in n for n in sub.notes)
+    assert set(sub.fingerprints) == set(FUNCTIONS)
+
+
+@pytest.mark.parametrize("sample", ["missing_temperature", "sum_reduction"])
+def test_samples_with_slips_are_found(sample):
+    sub = discover(SAMPLES / sample)
+    assert set(sub.programs) == set(FUNCTIONS)
+    assert sub.answers_toml is None
+    ae = load(sub.programs["autoencoder_loss"])(enc, dec, B1)
+    con = load(sub.programs["contrastive_loss"])(enc, B1, B2, TAU)
+    if sample == "missing_temperature":
+        torch.testing.assert_close(ae, ref_ae())
+        assert not torch.allclose(con, ref_contrastive())
+    else:
+        torch.testing.assert_close(con, ref_contrastive())
+        torch.testing.assert_close(ae, ((dec(enc(B1)) - B1) ** 2).sum())
+
+
+def test_sample_slips_fingerprints_differ_from_correct():
+    correct = discover(SAMPLES / "correct").fingerprints
+    missing = discover(SAMPLES / "missing_temperature").fingerprints
+    summed = discover(SAMPLES / "sum_reduction").fingerprints
+    assert correct["autoencoder_loss"] == missing["autoencoder_loss"]
+    assert correct["contrastive_loss"] != missing["contrastive_loss"]
+    assert correct["contrastive_loss"] == summed["contrastive_loss"]
+    assert correct["autoencoder_loss"] != summed["autoencoder_loss"]
+
+
+def test_sample_hostile_module_level_loop_is_never_taken(tmp_path):
+    folder = copy_sample("hostile", tmp_path)
+    sub = discover(folder)
+    assert set(sub.programs) == set(FUNCTIONS)
+    code = all_source(sub)
+    assert "results.json" not in code and "json.dump" not in code and "for folder" not in code
+    for program in sub.programs.values():
+        assert [c.kind for c in program.chunks if c.kind != "import"] == ["def"]
+        assert all("import json" not in c.source and "import os" not in c.source for c in program.chunks)
+    assert not (folder / "results.json").exists()  # parsing ran nothing
+    assert load(sub.programs["autoencoder_loss"])(enc, dec, B1).requires_grad
+
+
+def test_sample_homework_notebook():
+    sub = discover(SAMPLES / "homework_notebook")
+    check_correct(sub)
+    code = all_source(sub)
+    for forbidden in ("pip", "cuda", "np.load", "train_autoencoder(128)", "train_contrastive(aug_A",
+                      "assert", "tqdm", "optim", "zero_grad", "backward"):
+        assert forbidden not in code, forbidden
+    ae, con = sub.programs["autoencoder_loss"], sub.programs["contrastive_loss"]
+    assert ae.form == con.form == "course" and ae.origin == "hw4.ipynb"
+    assert ae.student_source == "recon = dec(enc(batch))\nloss = F.mse_loss(batch, recon)\n"
+    assert con.student_source.splitlines() == [
+        "sim = enc(batch1) @ enc(batch2).T / tau",
+        "labels = torch.arange(sim.shape[0]).to(device)",
+        "loss = nn.CrossEntropyLoss()(sim, labels)",
+    ]
+    wrapper = ae.chunks[-1]
+    assert wrapper.kind == "wrapper"
+    assert wrapper.source.lstrip("\n").startswith("def autoencoder_loss(enc, dec, batch):\n    device = batch.device\n")
+    # padded so that the student's lines keep their line numbers (cell 5, lines 10-11) in tracebacks
+    assert wrapper.source.splitlines()[9:11] == ["    recon = dec(enc(batch))", "    loss = F.mse_loss(batch, recon)"]
+    assert wrapper.source.rstrip().endswith("return loss")
+    assert "hw4.ipynb cell 5, lines 10–11" in wrapper.label
+    assert "hw4.ipynb cell 7, lines 11–13" in con.chunks[-1].label
+    assert any("! and %" in n for n in sub.notes)
+
+
+# ----------------------------------------------------------------------------------------
+# course form
+# ----------------------------------------------------------------------------------------
+
+
+def test_py_export_of_the_notebook():
+    sub = discover(CORPUS / "course_export")
+    check_correct(sub)
+    assert {p.form for p in sub.programs.values()} == {"course"}
+    code = all_source(sub)
+    assert "get_ipython" not in code and "cuda" not in code and "np.load" not in code
+    assert "hw4.py, lines 70–74" in sub.programs["contrastive_loss"].chunks[-1].label
+
+
+def test_export_and_notebook_give_same_autoencoder_fingerprint():
+    a = discover(CORPUS / "course_export").fingerprints
+    b = discover(SAMPLES / "homework_notebook").fingerprints
+    assert a["autoencoder_loss"] == b["autoencoder_loss"]
+
+
+TRAINER_HEAD = """
+import torch
+from torch import nn
+import torch.nn.functional as F
+from tqdm import tqdm
+
+device = torch.device('cuda:0')
+"""
+
+
+@pytest.mark.parametrize("body", [
+    # zero_grad before the batches are moved, nested epoch loops, enumerate with a tuple target
+    """
+    def train_contrastive(transforms, latent_dim, *, tau=0.07):
+        for epoch in range(15):
+            for i, (batch1, batch2) in enumerate(tqdm(dataloader)):
+                optim.zero_grad()
+                batch1 = batch1.to(device)
+                batch2 = batch2.to(device)
+                logits = enc(batch1) @ enc(batch2).T / tau
+                loss = F.cross_entropy(logits, torch.arange(len(logits), device=device))
+                loss.backward()
+                optim.step()
+                if i % 100 == 0:
+                    print(loss.item())
+    """,
+    # a loss criterion and a helper made before the loop, logging after the loss, one-line batch move
+    """
+    def train_contrastive(transforms, latent_dim, *, tau=0.07):
+        def targets(n):
+            return torch.arange(n)
+
+        criterion = nn.CrossEntropyLoss()
+        losses = []
+        for epoch in range(15):
+            for batch1, batch2 in tqdm(dataloader):
+                batch1, batch2 = batch1.to(device), batch2.to(device)
+                z1, z2 = enc(batch1), enc(batch2)
+                loss = criterion(z1 @ z2.T / tau, targets(z1.shape[0]).to(device))
+                losses.append(loss.item())
+                optim.zero_grad()
+                loss.backward()
+                optim.step()
+        return enc
+    """,
+    # statements sharing a line with the step calls; a while loop
+    """
+    def train_contrastive(transforms, latent_dim, *, tau=0.07):
+        it = iter(dataloader)
+        while True:
+            batch1, batch2 = next(it); batch1 = batch1.to(device); batch2 = batch2.to(device)
+            s = torch.einsum('id,jd->ij', enc(batch1), enc(batch2)) / tau; loss = F.cross_entropy(s, torch.arange(s.shape[0])); optim.zero_grad()
+            loss.backward(); optim.step()
+    """,
+    # gradient accumulation: the step sits in an if block
+    """
+    def train_contrastive(transforms, latent_dim, *, tau=0.07):
+        for epoch in range(15):
+            for step, (batch1, batch2) in enumerate(dataloader):
+                batch1 = batch1.to(device)
+                batch2 = batch2.to(device)
+                # FIXME
+                logits = enc(batch1) @ enc(batch2).T
+                logits = logits / tau
+                loss = F.cross_entropy(logits, torch.arange(logits.shape[0], device=logits.device))
+                loss.backward()
+                if step % 4 == 3:
+                    optim.step()
+                    optim.zero_grad()
+            scheduler.step()
+    """,
+])
+def test_course_loop_variants(tmp_path, body):
+    write(tmp_path, "hw.py", TRAINER_HEAD + textwrap.dedent(body))
+    sub = discover(tmp_path, functions=("contrastive_loss",))
+    program = sub.programs["contrastive_loss"]
+    assert program.form == "course", sub.notes
+    assert "zero_grad" not in program.chunks[-1].source and "backward" not in program.chunks[-1].source
+    torch.testing.assert_close(load(program)(enc, B1, B2, TAU), ref_contrastive())
+
+
+def test_course_lines_after_loss_are_not_graded(tmp_path):
+    write(tmp_path, "hw.py", TRAINER_HEAD + textwrap.dedent("""
+    def train_autoencoder(latent_dim):
+        for epoch in range(30):
+            for batch, in dataloader:
+                batch = batch.to(device)
+                loss = F.mse_loss(dec(enc(batch)), batch)
+                pbar.set_description(f"{loss.item():.3f}")
+                running += loss.item()
+                optim.zero_grad()
+                loss.backward()
+                optim.step()
+    """))
+    sub = discover(tmp_path, functions=("autoencoder_loss",))
+    program = sub.programs["autoencoder_loss"]
+    assert "pbar" not in program.chunks[-1].source and "running" not in program.chunks[-1].source
+    assert any("not graded" in n and "pbar" in n for n in sub.notes)
+    torch.testing.assert_close(load(program)(enc, dec, B1), ref_ae())
+
+
+def test_course_empty_fixme(tmp_path):
+    notebook(tmp_path, "hw4.ipynb", [TRAINER_HEAD, """
+    def train_autoencoder(latent_dim: int):
+        for epoch in range(30):
+            for batch, in dataloader:
+                batch = batch.to(device)
+                # FIXME
+
+                optim.zero_grad()
+                loss.backward()
+                optim.step()
+    """, """
+    def train_contrastive(transforms, latent_dim, *, tau=0.07):
+        for epoch in range(15):
+            for batch1, batch2 in dataloader:
+                batch1 = batch1.to(device)
+                batch2 = batch2.to(device)
+                pass  # FIXME
+                optim.zero_grad()
+                loss.backward()
+                optim.step()
+    """])
+    sub = discover(tmp_path)
+    for name in FUNCTIONS:
+        program = sub.programs[name]
+        assert program.form == "course" and [c.kind for c in program.chunks] == ["wrapper"]
+        fn = load(program)
+        with pytest.raises(NotImplementedError, match="the FIXME lines are empty"):
+            fn(enc, dec, B1) if name == "autoencoder_loss" else fn(enc, B1, B2, TAU)
+        assert program.student_source == ""
+    assert sub.fingerprints["autoencoder_loss"] == sub.fingerprints["contrastive_loss"]
+
+
+def test_course_lines_that_never_assign_loss(tmp_path):
+    write(tmp_path, "hw.py", TRAINER_HEAD + textwrap.dedent("""
+    def train_autoencoder(latent_dim):
+        for epoch in range(30):
+            for batch, in dataloader:
+                batch = batch.to(device)
+                recon = dec(enc(batch))
+                l = F.mse_loss(recon, batch)
+                optim.zero_grad()
+                l.backward()
+                optim.step()
+    """))
+    sub = discover(tmp_path, functions=("autoencoder_loss",))
+    program = sub.programs["autoencoder_loss"]
+    assert "l = F.mse_loss(recon, batch)" in program.student_source
+    with pytest.raises(NotImplementedError, match="never assign loss"):
+        load(program)(enc, dec, B1)
+
+
+def test_course_continue_in_the_lines(tmp_path):
+    write(tmp_path, "hw.py", TRAINER_HEAD + textwrap.dedent("""
+    def train_autoencoder(latent_dim):
+        for batch, in dataloader:
+            batch = batch.to(device)
+            if batch.shape[0] < 256:
+                continue
+            loss = F.mse_loss(dec(enc(batch)), batch)
+            optim.zero_grad()
+            loss.backward()
+    """))
+    sub = discover(tmp_path, functions=("autoencoder_loss",))
+    with pytest.raises(NotImplementedError, match="continue"):
+        load(sub.programs["autoencoder_loss"])(enc, dec, B1)
+
+
+def test_course_lines_use_helpers_and_module_constants(tmp_path):
+    notebook(tmp_path, "hw4.ipynb", [
+        ("md", "# HW4"),
+        "!pip install einops\n%matplotlib inline",
+        TRAINER_HEAD,
+        """
+        TEMPERATURE_SCALE = 1.0
+        criterion = nn.CrossEntropyLoss()
+
+        def similarity(a, b):
+            return a @ b.T
+        """,
+        "data = np.load('/content/data.npy')",
+        """
+        def train_contrastive(transforms, latent_dim, *, tau=0.07):
+            for batch1, batch2 in tqdm(dataloader):
+                batch1 = batch1.to(device)
+                batch2 = batch2.to(device)
+                logits = similarity(enc(batch1), enc(batch2)) / (tau * TEMPERATURE_SCALE)
+                loss = criterion(logits, torch.arange(logits.shape[0]).to(device))
+                optim.zero_grad()
+                loss.backward()
+                optim.step()
+        """,
+        "enc_A = train_contrastive(aug_A, 128)",
+    ])
+    sub = discover(tmp_path, functions=("contrastive_loss",))
+    program = sub.programs["contrastive_loss"]
+    labels = [c.label for c in program.chunks]
+    assert any(label.startswith("def similarity (hw4.ipynb cell 4") for label in labels), labels
+    assert any(label.startswith("criterion = nn.CrossEntropyLoss()") for label in labels), labels
+    assert "np.load" not in all_source(sub) and "enc_A" not in all_source(sub)
+    torch.testing.assert_close(load(program)(enc, B1, B2, TAU), ref_contrastive())
+
+
+def test_course_fingerprint_ignores_local_names_and_comments(tmp_path):
+    loops = {
+        "a": """
+            z1 = enc(batch1)  # first view
+            z2 = enc(batch2)
+            logits = z1 @ z2.T / tau
+            loss = F.cross_entropy(logits, torch.arange(logits.shape[0], device=device))
+        """,
+        "b": """
+            # the two views
+            u = enc(batch1)
+            v = enc(batch2)
+
+            s = u @ v.T / tau
+            loss = F.cross_entropy(s, torch.arange(s.shape[0], device=device))
+        """,
+        "c": """
+            u = enc(batch1)
+            v = enc(batch2)
+            s = u @ v.T
+            loss = F.cross_entropy(s, torch.arange(s.shape[0], device=device))
+        """,
+    }
+    prints = {}
+    for key, lines in loops.items():
+        folder = tmp_path / key
+        body = textwrap.indent(textwrap.dedent(lines).strip("\n"), " " * 8)
+        write(folder, "hw.py", TRAINER_HEAD + "\ndef train_contrastive(transforms, latent_dim, *, tau=0.07):\n"
+              "    for batch1, batch2 in dataloader:\n        batch1 = batch1.to(device)\n"
+              "        batch2 = batch2.to(device)\n" + body + "\n        optim.zero_grad()\n"
+              "        loss.backward()\n")
+        sub = discover(folder, functions=("contrastive_loss",))
+        prints[key] = sub.fingerprints["contrastive_loss"]
+    assert prints["a"] == prints["b"]
+    assert prints["a"] != prints["c"]
+
+
+# ----------------------------------------------------------------------------------------
+# handout form, odd layouts
+# ----------------------------------------------------------------------------------------
+
+
+def test_notebook_with_handout_functions(tmp_path):
+    notebook(tmp_path, "my_solution.ipynb", [
+        ("md", "Solutions"),
+        "%%bash\necho hi",
+        "!pip install -q einops\nimport torch\nimport torch.nn.functional as F\n%matplotlib inline",
+        "assert torch.cuda.is_available()\ndevice = 'cuda'",
+        """
+        def autoencoder_loss(enc, dec, batch):
+            return F.mse_loss(dec(enc(batch)), batch)
+        """,
+        """
+        %%time
+        def contrastive_loss(enc, batch1, batch2, tau):
+            logits = enc(batch1) @ enc(batch2).T / tau
+            return F.cross_entropy(logits, torch.arange(logits.shape[0]))
+        """,
+        "contrastive_loss(enc, x, y, 0.07)",
+    ])
+    sub = discover(tmp_path)
+    check_correct(sub)
+    assert {p.form for p in sub.programs.values()} == {"handout"}
+    assert any("%%bash" in n for n in sub.notes)
+    assert "cuda" not in all_source(sub) and "echo" not in all_source(sub)
+    assert sub.programs["contrastive_loss"].origin == "my_solution.ipynb"
+    assert "my_solution.ipynb cell 6" in sub.programs["contrastive_loss"].chunks[-1].label
+
+
+def test_helper_functions_and_constants(tmp_path):
+    sub = discover(CORPUS / "helper_function")
+    check_correct(sub)
+    ae = [c.label for c in sub.programs["autoencoder_loss"].chunks]
+    assert any(lbl.startswith("def reconstruction_error") for lbl in ae)
+    assert any(lbl.startswith("SCALE = 1.0 / 1.0") for lbl in ae)
+    code = all_source(sub)
+    assert "unused_helper" not in code and "EPS" not in code and "training..." not in code
+    assert "10**9" not in code
+
+
+def test_module_level_criterion_and_library_aliases():
+    sub = discover(CORPUS / "criterion")
+    check_correct(sub)
+    kinds = {c.label.split(" ")[0]: c.kind for c in sub.programs["contrastive_loss"].chunks}
+    assert kinds["criterion"] == "assign" and kinds["F"] == "assign" and kinds["TAU_FLOOR,"] == "assign"
+    assert "never_used" not in all_source(sub)
+
+
+def test_device_assignment_is_never_taken():
+    sub = discover(CORPUS / "device_global")
+    code = all_source(sub)
+    assert "cuda" not in code and "device =" not in code
+    assert any("grader binds `device`" in n for n in sub.notes)
+    check_correct(sub)  # load() binds device to the CPU, as the sandbox does
+
+
+def test_unsafe_assignments_are_skipped_with_notes():
+    sub = discover(CORPUS / "unsafe_assign")
+    code = all_source(sub)
+    for forbidden in ("np.load", "torch.load", "open(", "train_contrastive", "RuntimeError"):
+        assert forbidden not in code, forbidden
+    assert any("np.load" in n and "not taken" in n for n in sub.notes)
+    assert any("train_contrastive" in n and "not taken" in n for n in sub.notes)
+    assert any("`data`" in n and "does not define" in n for n in sub.notes)
+    # TAU is rebound twice; both simple, so both are taken in order and the default is right
+    torch.testing.assert_close(load(sub.programs["contrastive_loss"])(enc, B1, B2, TAU), ref_contrastive())
+    assert load(sub.programs["contrastive_loss"]).__defaults__ == (0.07,)
+    with pytest.raises(NameError):
+        load(sub.programs["autoencoder_loss"])(enc, dec, B1)
+
+
+def test_syntax_error_in_one_top_level_piece_of_a_py():
+    sub = discover(CORPUS / "syntax_error_py")
+    check_correct(sub)
+    assert any("similarity.py, line 9" in n and "syntax error" in n for n in sub.notes)
+
+
+def test_syntax_error_in_one_cell_only(tmp_path):
+    notebook(tmp_path, "hw.ipynb", [
+        "import torch\nimport torch.nn.functional as F",
+        "def autoencoder_loss(enc, dec, batch):\n    return F.mse_loss(dec(enc(batch)), batch)",
+        "x = = 1\nprint('oops'",
+        "def contrastive_loss(enc, batch1, batch2, tau):\n"
+        "    logits = enc(batch1) @ enc(batch2).T / tau\n"
+        "    return F.cross_entropy(logits, torch.arange(logits.shape[0]))",
+    ])
+    sub = discover(tmp_path)
+    check_correct(sub)
+    assert any("hw.ipynb cell 3, line 1" in n and "syntax error" in n for n in sub.notes), sub.notes
+
+
+def test_local_module_import_takes_definitions_not_the_file(tmp_path):
+    folder = tmp_path / "sub"
+    shutil.copytree(CORPUS / "local_import", folder)
+    sub = discover(folder)
+    check_correct(sub)
+    code = all_source(sub)
+    assert "results.json" not in code and "from helpers" not in code
+    assert any("taken from helpers.py" in n for n in sub.notes)
+
+
+def test_duplicate_definitions_across_files():
+    sub = discover(CORPUS / "duplicates", functions=("contrastive_loss",))
+    program = sub.programs["contrastive_loss"]
+    assert program.origin == "similarity.py"
+    assert "the later definition wins" in program.student_source
+    torch.testing.assert_close(load(program)(enc, B1, B2, TAU), ref_contrastive())
+    assert any("defined in 3 files" in n and "using similarity.py" in n for n in sub.notes)
+
+
+def test_handout_form_wins_over_course_form(tmp_path):
+    write(tmp_path, "similarity.py", (SAMPLES / "missing_temperature" / "similarity.py").read_text())
+    shutil.copy(SAMPLES / "homework_notebook" / "hw4.ipynb", tmp_path / "hw4.ipynb")
+    sub = discover(tmp_path)
+    assert {p.form for p in sub.programs.values()} == {"handout"}
+
+
+def test_preference_similarity_then_py_then_ipynb(tmp_path):
+    notebook(tmp_path, "a.ipynb", ["def autoencoder_loss(enc, dec, batch):\n    return 1"])
+    write(tmp_path, "z.py", "def autoencoder_loss(enc, dec, batch):\n    return 2\n")
+    sub = discover(tmp_path, functions=("autoencoder_loss",))
+    assert sub.programs["autoencoder_loss"].origin == "z.py"
+    write(tmp_path, "deep/similarity.py", "def autoencoder_loss(enc, dec, batch):\n    return 3\n")
+    sub = discover(tmp_path, functions=("autoencoder_loss",))
+    assert sub.programs["autoencoder_loss"].origin == "deep/similarity.py"
+
+
+def test_wrong_arity_is_noted(tmp_path):
+    write(tmp_path, "similarity.py", """
+    def contrastive_loss(enc, batch1, batch2):
+        return 0
+    def autoencoder_loss(enc, dec, batch, *, scale):
+        return 0
+    """)
+    sub = discover(tmp_path)
+    assert any("contrastive_loss takes 3 positional parameters" in n for n in sub.notes), sub.notes
+    assert any("autoencoder_loss" in n and "keyword-only scale" in n for n in sub.notes), sub.notes
+    assert set(sub.programs) == set(FUNCTIONS)
+
+
+def test_lambda_definition(tmp_path):
+    write(tmp_path, "similarity.py", """
+    import torch.nn.functional as F
+    autoencoder_loss = lambda enc, dec, batch: F.mse_loss(dec(enc(batch)), batch)
+    """)
+    sub = discover(tmp_path, functions=("autoencoder_loss",))
+    check_correct(sub, functions=("autoencoder_loss",))
+
+
+def test_imports_in_try_blocks_are_hoisted(tmp_path):
+    notebook(tmp_path, "hw.ipynb", ["""
+    try:
+        import einops
+    except ImportError:
+        !pip install einops
+        import einops
+    import torch
+    import torch.nn.functional as F
+    """, """
+    def contrastive_loss(enc, batch1, batch2, tau):
+        logits = einops.einsum(enc(batch1), enc(batch2), 'i d, j d -> i j') / tau
+        return F.cross_entropy(logits, torch.arange(logits.shape[0]))
+    """])
+    sub = discover(tmp_path, functions=("contrastive_loss",))
+    check_correct(sub, functions=("contrastive_loss",))
+    assert "pip" not in all_source(sub)
+
+
+def test_fingerprints_ignore_names_comments_and_docstrings(tmp_path):
+    variants = {
+        "a": """
+        import torch
+        import torch.nn.functional as F
+
+        def contrastive_loss(enc, batch1, batch2, tau):
+            logits = enc(batch1) @ enc(batch2).T / tau
+            return F.cross_entropy(logits, torch.arange(logits.shape[0]))
+        """,
+        "b": '''
+        import torch
+        from torch.nn import functional as F
+
+        def contrastive_loss(e, x, y, temperature):
+            """InfoNCE with in-batch negatives."""
+            # similarity matrix
+            sim = e(x) @ e(y).T / temperature
+
+            return F.cross_entropy(sim, torch.arange(sim.shape[0]))  # mean over rows
+        ''',
+        "c": """
+        import torch
+        import torch.nn.functional as F
+
+        def contrastive_loss(enc, batch1, batch2, tau):
+            logits = enc(batch1) @ enc(batch2).T * tau
+            return F.cross_entropy(logits, torch.arange(logits.shape[0]))
+        """,
+    }
+    prints = {}
+    for key, text in variants.items():
+        write(tmp_path / key, "similarity.py", text)
+        prints[key] = discover(tmp_path / key, functions=("contrastive_loss",)).fingerprints["contrastive_loss"]
+    assert prints["a"] == prints["b"] != prints["c"]
+
+
+def test_fingerprints_see_helper_code(tmp_path):
+    for key, op in (("a", "/"), ("b", "*")):
+        write(tmp_path / key, "similarity.py", f"""
+        def helper(z1, z2, tau):
+            return z1 @ z2.T {op} tau
+
+        def contrastive_loss(enc, batch1, batch2, tau):
+            return helper(enc(batch1), enc(batch2), tau)
+        """)
+    a = discover(tmp_path / "a").fingerprints["contrastive_loss"]
+    b = discover(tmp_path / "b").fingerprints["contrastive_loss"]
+    assert a != b
+
+
+# ----------------------------------------------------------------------------------------
+# the folder: files, answers.toml, limits, hostile input
+# ----------------------------------------------------------------------------------------
+
+
+def test_empty_folder(tmp_path):
+    sub = discover(tmp_path)
+    assert sub.programs == {} and sub.files == {} and sub.answers_toml is None and sub.fingerprints == {}
+    assert any("autoencoder_loss: not found" in n and "train_autoencoder" in n for n in sub.notes)
+    assert any("contrastive_loss: not found" in n for n in sub.notes)
+
+
+def test_missing_folder_is_an_error(tmp_path):
+    with pytest.raises(NotADirectoryError):
+        discover(tmp_path / "nope")
+
+
+def test_nested_folders():
+    sub = discover(CORPUS / "nested")
+    assert sub.programs["autoencoder_loss"].origin == "hw/code/src/similarity.py"
+    check_correct(sub, functions=("autoencoder_loss",))
+    deep = discover(CORPUS / "too_deep")
+    assert deep.programs == {} and deep.files == {}
+    assert any("folders deep" in n for n in deep.notes)
+
+
+def test_binary_similarity_py(tmp_path):
+    (tmp_path / "similarity.py").write_bytes(b"\x7fELF\x02\x01\x01\x00" + bytes(range(256)) * 10)
+    (tmp_path / "latin1.py").write_bytes("x = 'caf\xe9'\n".encode("latin-1"))
+    sub = discover(tmp_path)
+    assert sub.programs == {}
+    assert any(n.startswith("similarity.py: binary") for n in sub.notes)
+    assert any(n.startswith("latin1.py: binary or not UTF-8") for n in sub.notes)
+    assert "similarity.py" in sub.files  # still copied: the sandbox sees what the student handed in
+
+
+def test_bom_and_crlf(tmp_path):
+    text = (SAMPLES / "correct" / "similarity.py").read_text().replace("\n", "\r\n")
+    (tmp_path / "similarity.py").write_bytes(b"\xef\xbb\xbf" + text.encode())
+    check_correct(discover(tmp_path))
+
+
+def test_broken_notebooks(tmp_path):
+    (tmp_path / "broken.ipynb").write_text('{"cells": [{"cell_type": "code", "source": "x = 1"')
+    (tmp_path / "deep.ipynb").write_text("[" * 100000 + "]" * 100000)
+    (tmp_path / "future.ipynb").write_text(json.dumps({"nbformat": 99, "nbformat_minor": 0, "cells": []}))
+    (tmp_path / "nocells.ipynb").write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}}))
+    (tmp_path / "missing_keys.ipynb").write_text(json.dumps({
+        "nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [{"cell_type": "code", "source": "x"}]}))
+
+    def code(source):
+        return {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None, "source": source}
+
+    (tmp_path / "weird.ipynb").write_text(json.dumps({
+        "nbformat": 4, "nbformat_minor": 5, "metadata": {},
+        "cells": [code(12), code(None), {"cell_type": "raw", "metadata": {}, "source": "x = ("},
+                  code(["import torch.nn.functional as F\n", "def autoencoder_loss(enc, dec, batch):\n",
+                        "    return F.mse_loss(dec(enc(batch)), batch)\n"])]}))
+    (tmp_path / "v3.ipynb").write_text(json.dumps({
+        "nbformat": 3, "nbformat_minor": 0, "metadata": {},
+        "worksheets": [{"cells": [{"cell_type": "code", "language": "python", "outputs": [],
+                                   "input": "def contrastive_loss(enc, batch1, batch2, tau):\n"
+                                            "    import torch, torch.nn.functional as F\n"
+                                            "    logits = enc(batch1) @ enc(batch2).T / tau\n"
+                                            "    return F.cross_entropy(logits, torch.arange(len(logits)))\n"}]}]}))
+    sub = discover(tmp_path)
+    assert any(n.startswith("broken.ipynb: not a notebook") for n in sub.notes), sub.notes
+    assert any(n.startswith("deep.ipynb: not a notebook") for n in sub.notes), sub.notes
+    assert any(n.startswith("future.ipynb: not a notebook") for n in sub.notes), sub.notes
+    assert any(n.startswith("missing_keys.ipynb: not a notebook") for n in sub.notes), sub.notes
+    assert any(n.startswith("weird.ipynb cell 1: no readable source") for n in sub.notes), sub.notes
+    check_correct(sub)
+    assert sub.programs["autoencoder_loss"].origin == "weird.ipynb"
+    assert sub.programs["contrastive_loss"].origin == "v3.ipynb"
+
+
+def test_deeply_nested_python_does_not_crash(tmp_path):
+    (tmp_path / "a.py").write_text("x = " + "-" * 200000 + "1\n")
+    (tmp_path / "b.py").write_text("x = " + "(" * 5000 + ")" * 5000 + "\n")
+    (tmp_path / "c.py").write_text("def autoencoder_loss(enc, dec, batch):\n    return " + "+".join(["batch"] * 50000) + "\n")
+    (tmp_path / "d.py").write_text("x = [" + "1," * 100000 + "]\n")  # a long single line
+    started = time.monotonic()
+    sub = discover(tmp_path)
+    assert time.monotonic() - started < 20
+    assert "autoencoder_loss" in sub.programs or any("c.py" in n for n in sub.notes)
+
+
+def test_huge_files_are_refused_without_reading(tmp_path):
+    with open(tmp_path / "similarity.py", "wb") as f:
+        f.truncate(10 * 1024 * 1024)  # sparse: 10 MB of NUL, never read
+    (tmp_path / "big_line.py").write_text("x = 1 # " + "a" * (MAX_FILE_BYTES + 10) + "\n")
+    write(tmp_path, "ok.py", (SAMPLES / "correct" / "similarity.py").read_text())
+    sub = discover(tmp_path)
+    assert set(sub.files) == {"ok.py"}
+    assert any(n.startswith("similarity.py: larger than 2 MiB") for n in sub.notes)
+    assert any(n.startswith("big_line.py: larger than 2 MiB") for n in sub.notes)
+    check_correct(sub)
+
+
+def test_file_count_and_total_limits(tmp_path):
+    for i in range(MAX_FILES + 20):
+        (tmp_path / f"data_{i:04d}.txt").write_text("x")
+    write(tmp_path, "zz_similarity.py", (SAMPLES / "correct" / "similarity.py").read_text())
+    sub = discover(tmp_path)
+    assert len(sub.files) == MAX_FILES
+    assert "zz_similarity.py" in sub.files  # code is copied first
+    assert any(f"more than {MAX_FILES} files" in n for n in sub.notes)
+    check_correct(sub)
+
+
+def test_total_size_limit(tmp_path):
+    blob = b"0" * (MAX_FILE_BYTES - 100)
+    for i in range(9):
+        (tmp_path / f"blob_{i}.bin").write_bytes(blob)
+    sub = discover(tmp_path)
+    assert sum(map(len, sub.files.values())) <= 16 * 1024 * 1024
+    assert len(sub.files) == 8
+    assert any("over 16 MiB" in n for n in sub.notes)
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="no symlinks")
+def test_symlinks_out_of_the_folder_are_refused(tmp_path):
+    folder = tmp_path / "sub"
+    shutil.copytree(SAMPLES / "correct", folder)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.py").write_text("def contrastive_loss(enc, batch1, batch2, tau):\n    return 0\n")
+    os.symlink("/etc/passwd", folder / "passwd.txt")
+    os.symlink(outside, folder / "outdir")
+    os.symlink("../outside/secret.py", folder / "zzz.py")
+    os.symlink("similarity.py", folder / "alias.py")  # inside: fine
+    os.symlink(folder, folder / "loop")  # a folder inside: not followed
+    os.symlink("/nonexistent/target", folder / "broken.py")
+    sub = discover(folder)
+    assert "passwd.txt" not in sub.files and "zzz.py" not in sub.files
+    assert not any(k.startswith("outdir") or k.startswith("loop") for k in sub.files)
+    assert sub.files["alias.py"] == sub.files["similarity.py"]
+    for name in ("passwd.txt", "outdir", "zzz.py"):
+        assert any(n.startswith(f"{name}: a symlink that leads out") for n in sub.notes), name
+    check_correct(sub)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs")
+def test_fifo_is_skipped_without_hanging(tmp_path):
+    shutil.copytree(SAMPLES / "correct", tmp_path / "s")
+    os.mkfifo(tmp_path / "s" / "answers.toml.fifo")
+    os.mkfifo(tmp_path / "s" / "similarity2.py")
+    started = time.monotonic()
+    sub = discover(tmp_path / "s")
+    assert time.monotonic() - started < 10
+    assert "similarity2.py" not in sub.files
+    assert any(n.startswith("similarity2.py: not a regular file") for n in sub.notes)
+    check_correct(sub)
+
+
+def test_answers_toml_rules(tmp_path):
+    one = tmp_path / "one"
+    write(one, "hw/answers.toml", "[q5]\na = 'no'\n")
+    assert discover(one).answers_toml == b"[q5]\na = 'no'\n"
+
+    two = tmp_path / "two"
+    write(two, "a/answers.toml", "[q5]\n")
+    write(two, "b/answers.toml", "[q6]\n")
+    sub = discover(two)
+    assert sub.answers_toml is None and any("none used" in n for n in sub.notes)
+
+    top = tmp_path / "top"
+    write(top, "answers.toml", "[q1]\n")
+    write(top, "old/answers.toml", "[q6]\n")
+    assert discover(top).answers_toml == b"[q1]\n"
+
+    big = tmp_path / "big"
+    big.mkdir()
+    (big / "answers.toml").write_bytes(b"# " + b"x" * MAX_ANSWERS_BYTES + b"\n")
+    sub = discover(big)
+    assert sub.answers_toml is None and any("answers.toml: larger than 64 KiB" in n for n in sub.notes)
+
+
+def test_skipped_folders_and_checkpoints(tmp_path):
+    write(tmp_path, ".git/config", "[core]\n")
+    write(tmp_path, "__pycache__/x.py", "def autoencoder_loss(enc, dec, batch): return 1\n")
+    write(tmp_path, ".ipynb_checkpoints/old-checkpoint.py", "def autoencoder_loss(enc, dec, batch): return 2\n")
+    sub = discover(tmp_path, functions=("autoencoder_loss",))
+    assert not any(k.startswith(".git/") or k.startswith("__pycache__/") for k in sub.files)
+    assert ".ipynb_checkpoints/old-checkpoint.py" in sub.files
+    assert sub.programs == {}
+
+
+def test_notes_are_single_lines(tmp_path):
+    (tmp_path / "evil\u202ename.py").write_text("def f(:\n")
+    notebook(tmp_path, "n.ipynb", ["x = (\n\n\n"])
+    sub = discover(tmp_path)
+    assert sub.notes and all("\n" not in n and "\u202e" not in n for n in sub.notes)
+
+
+def test_discovery_is_deterministic():
+    a = discover(SAMPLES / "homework_notebook")
+    b = discover(SAMPLES / "homework_notebook")
+    assert a == b
+
+
+def test_result_types():
+    sub = discover(SAMPLES / "correct")
+    assert isinstance(sub, Submission)
+    for program in sub.programs.values():
+        assert isinstance(program, Program)
+        assert all(isinstance(c, Chunk) for c in program.chunks)
+
+
+def test_raw_ipython_lines_in_a_py_and_star_import_of_own_module(tmp_path):
+    write(tmp_path, "helpers.py", """
+    import torch
+    import torch.nn.functional as F
+    print("helpers imported")  # never runs
+
+    def info_nce(z1, z2, tau):
+        return F.cross_entropy(z1 @ z2.T / tau, torch.arange(z1.shape[0]))
+    """)
+    write(tmp_path, "solution.py", """
+    !pip install einops
+    %load_ext autoreload
+    from helpers import *
+    import helpers
+
+    def contrastive_loss(enc, batch1, batch2, tau):
+        return info_nce(enc(batch1), enc(batch2), tau)
+
+    def autoencoder_loss(enc, dec, batch):
+        return helpers.mse(dec(enc(batch)), batch)
+    """)
+    sub = discover(tmp_path)
+    assert any("solution.py: IPython ! and % lines ignored" in n for n in sub.notes), sub.notes
+    check_correct(sub, functions=("contrastive_loss",))
+    code = all_source(sub)
+    assert "helpers imported" not in code and "import helpers" not in code and "from helpers" not in code
+    assert any("own module as a whole" in n for n in sub.notes), sub.notes
