@@ -108,6 +108,8 @@ def _distribution_plot(values: list[float], maximum: float, title: str) -> str:
     ax.set_ylabel("submissions", fontsize=8)
     ax.tick_params(labelsize=7)
     ax.yaxis.get_major_locator().set_params(integer=True)
+    if all(float(v).is_integer() for v in [*values, maximum]):
+        ax.xaxis.get_major_locator().set_params(integer=True)
     fig.tight_layout()
     return _png(fig)
 
@@ -243,26 +245,32 @@ def _clusters_section(results: dict[str, dict]) -> str:
     clusters = code_clusters(results)
     head = ("<h2 id=clusters>Identical code</h2>"
             "<p class=muted>Submissions whose functions have the same normalised syntax tree (names, comments and "
-            "formatting ignored). Short correct answers often coincide by themselves; a cluster matters when the "
-            "code is long, unusual, or shares a mistake.</p>")
+            "formatting ignored), largest groups first; a function's group is left out when it is the same "
+            "submissions as a whole-submission group. Short correct answers often coincide by themselves; a "
+            "cluster matters when the code is long, unusual, or shares a mistake.</p>")
     if not clusters:
         return head + "<p class=muted>No two submissions have identical code.</p>"
     stubs = set(handout_fingerprints().items())
+    whole_sets = {tuple(members) for what, _, members in clusters if what == "all functions"}
     rows = []
     for what, fingerprint, members in clusters:
         if what == "all functions":
-            parts = set(tuple(p.split("=", 1)) for p in fingerprint.split("+"))
-            stub = parts <= stubs
-            shown = "whole submission"
+            parts = [tuple(p.split("=", 1)) for p in fingerprint.split("+")]
+            stub = set(parts) <= stubs
+            shown = " + ".join(fp for _, fp in parts)
+            what = "whole submission"
+        elif tuple(members) in whole_sets:
+            continue  # already listed as a whole submission
         else:
             stub = (what, fingerprint) in stubs
             shown = fingerprint
         label = " <span class=muted>(the unchanged handout stub)</span>" if stub else ""
+        totals = sorted({_num(results[m].get("score", 0)) for m in members}, key=float)
         names = ", ".join(_e(m) for m in members[:MAX_MEMBERS_SHOWN])
         more = f" and {len(members) - MAX_MEMBERS_SHOWN} more" if len(members) > MAX_MEMBERS_SHOWN else ""
         rows.append(f"<tr><td>{_e(what)}{label}</td><td><code>{_e(shown)}</code></td><td class=num>{len(members)}</td>"
-                    f"<td>{names}{more}</td></tr>")
-    return (head + "<table><tr><th>code</th><th>fingerprint</th><th>submissions</th><th>members</th></tr>"
+                    f"<td>{_e(', '.join(totals))}</td><td>{names}{more}</td></tr>")
+    return (head + "<table><tr><th>code</th><th>fingerprint</th><th>submissions</th><th>their totals</th><th>members</th></tr>"
             + "".join(rows) + "</table>")
 
 

@@ -26,7 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch", type=Path, metavar="SUBMISSIONS_DIR", help="grade every sub-folder")
     parser.add_argument("--out", type=Path, metavar="OUT_DIR", help="where --batch writes its results")
     parser.add_argument("--jobs", type=int, default=None, metavar="N", help="parallel graders for --batch")
-    parser.add_argument("--force", action="store_true", help="--batch: re-grade folders already graded")
+    parser.add_argument("--force", action="store_true", help="--batch: re-grade folders already graded; --handout: overwrite")
     parser.add_argument("--handout", type=Path, metavar="DIR", help="write the student starter kit")
     parser.add_argument("--gradescope-bundle", type=Path, metavar="FILE.zip", help="write a Gradescope autograder zip")
     parser.add_argument("--verify", action="store_true", help="run every claim check behind the answer key")
@@ -97,7 +97,11 @@ def main(argv: list[str] | None = None) -> int:
         from simgrade.handout import write_handout
         from simgrade.key import load_key
 
-        for path in write_handout(args.handout, load_key()):
+        try:
+            written = write_handout(args.handout, load_key(), force=args.force)
+        except (FileExistsError, NotADirectoryError, PermissionError) as error:
+            _parser().error(str(error).replace("use force", "use --force"))
+        for path in written:
             print(f"wrote {path}")
         return 0
     if args.gradescope_bundle is not None:

@@ -7,8 +7,9 @@ code. :func:`parse_expression` instead
 2. maps a few typographic characters (``θ``, ``π``, ``−``, ``×``, ``²``), drops zero-width
    characters (not bidi controls, which are refused) and NFKC-normalises;
    anything still outside printable ASCII is refused;
-3. tokenizes with Python's :mod:`tokenize` and keeps only a whitelist: short decimal literals
-   (no exponents, no hex, no ``j``), the operators ``+ - * / ** ^ ( ) ,``, and names that are
+3. splits a number from a following name (``2cos`` -> ``2 cos``, so every Python version
+   tokenizes alike), tokenizes with Python's :mod:`tokenize` and keeps only a whitelist: short
+   decimal literals (no exponents, no hex, no ``j``, no ``_``), the operators ``+ - * / ** ^ ( ) ,``, and names that are
    the item's symbols or the functions and constants of :data:`FUNCTIONS` / :data:`CONSTANTS`
    (matched case-insensitively when that is unambiguous; ``ln`` = ``log``); no strings,
    keywords, attribute access, subscripts, comments; parentheses nested at most
@@ -25,7 +26,8 @@ code. :func:`parse_expression` instead
 :func:`equivalent` compares a student expression with the key's accepted forms: a fast path of
 normalised-text equality that does not import sympy, then a numeric comparison at fixed
 pseudo-random points (decisive when it is conclusive) and ``simplify(a - b) == 0`` as the
-symbolic opinion. sympy is imported lazily, only when the fast path does not decide.
+symbolic opinion, bounded by :data:`SIMPLIFY_SECONDS` (a SIGALRM timer in the main thread; skipped
+elsewhere). sympy is imported lazily, only when the fast path does not decide.
 """
 from __future__ import annotations
 
@@ -129,6 +131,20 @@ def _describe_names(symbols: tuple[str, ...]) -> str:
             f"constants {', '.join(CONSTANTS)}")
 
 
+_NUMBER_THEN_NAME = re.compile(r"(?<![A-Za-z_0-9.])(\d+\.?\d*|\.\d+)(?=[A-Za-z_])")
+_LITERAL_SUFFIX = re.compile(r"[eE][+-]?\d|[jJ](?!\w)|_")
+
+
+def _split_number_name(m: re.Match) -> str:
+    """``2cos`` -> ``2 cos`` (implicit multiplication, tokenized the same on every Python);
+    exponent, hex/octal/binary, imaginary and underscore literals are refused instead."""
+    number, rest = m.group(1), m.string[m.end():]
+    if _LITERAL_SUFFIX.match(rest) or (number == "0" and rest[0] in "xXoObB"):
+        shown = m.string[m.start():m.end() + 6]
+        raise ExpressionError(f"number {shown!r} is not allowed: write plain decimals like 2 or 0.5")
+    return number + " "
+
+
 def _tokens(text: str, symbols: tuple[str, ...], max_length: int) -> list[str]:
     """The whitelisted tokens of ``text`` (canonical spellings), or ExpressionError."""
     if not isinstance(text, str):
@@ -147,6 +163,7 @@ def _tokens(text: str, symbols: tuple[str, ...], max_length: int) -> list[str]:
         if ch in text:
             raise ExpressionError(f"character {ch!r} is not allowed in an expression")
     names = _name_table(symbols)
+    text = _NUMBER_THEN_NAME.sub(_split_number_name, text)
     out: list[str] = []
     depth = 0
     try:
@@ -230,6 +247,12 @@ def _sympy() -> dict:
             mp=_mp_context(),
         )
     return _SYMPY
+
+
+def preload() -> None:
+    """Import sympy and mpmath now (~0.4 s), e.g. in a background thread while the sandbox starts,
+    so that the first expression off the fast path does not pay for it."""
+    _sympy()
 
 
 def _sample_points(symbols: tuple[str, ...], substitute: dict[str, str]) -> list[dict[str, str]]:

@@ -71,7 +71,8 @@ def _show(value, depth: int = 0) -> str:
         return "true" if value else "false"
     if isinstance(value, str):
         text = value if len(value) <= 80 else value[:80] + "…"
-        return json.dumps(text, ensure_ascii=False)
+        quoted = json.dumps(text, ensure_ascii=False)  # escapes quotes, backslashes, control characters
+        return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in quoted)  # and bidi/format ones
     if isinstance(value, (int, float)):
         return repr(value)
     if isinstance(value, list):

@@ -1,0 +1,13 @@
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+def autoencoder_loss(enc, dec, batch):
+    return F.mse_loss(dec(enc(batch)), batch)
+
+def contrastive_loss(enc, batch1, batch2, tau):
+    logits = enc(batch1) @ enc(batch2).T / tau
+    positives = logits.diagonal()
+    eye = torch.eye(len(logits), dtype=torch.bool)
+    negatives = torch.logsumexp(logits.masked_fill(eye, float("-inf")), dim=1)
+    return (negatives - positives).mean()

@@ -1,0 +1,12 @@
+import torch
+import torch.nn.functional as F
+from torch import nn
+import einops
+
+def autoencoder_loss(enc, dec, batch):
+    return F.mse_loss(dec(enc(batch)), batch)
+
+def contrastive_loss(enc, batch1, batch2, tau):
+    z1, z2 = enc(batch1), enc(batch2)
+    logits = einops.einsum(z1, z2, "i d, j d -> i j") / tau
+    return F.cross_entropy(logits, torch.arange(z1.shape[0]))
