@@ -45,7 +45,9 @@ from simgrade.sandbox.limits import Limits
 IGNORED_NAMES = frozenset({"__MACOSX", "__pycache__"})
 """Sub-folders that are never submissions (besides hidden ones)."""
 MAX_ATTEMPTS = 2
-"""Tries per folder when the grader worker itself dies."""
+"""Tries per folder when the grader worker itself dies while grading it."""
+MAX_STARTUP_DEATHS = 3
+"""Workers that may die before grading anything before the batch gives up."""
 PRELOAD = ["simgrade.grade"]
 """Imported once by the forkserver, inherited by every worker."""
 
@@ -55,6 +57,14 @@ def task_budget(limits: Limits) -> float:
     own limits end a slow submission long before): two code questions, each at most a dozen calls
     at the call limit, a few reloads after crashes, and the bounded counterexample search."""
     return 120.0 + 2 * (12 * limits.call_seconds + 4 * limits.load_seconds + 30.0)
+
+
+def default_jobs() -> int:
+    """The CPUs this process may run on (``os.cpu_count()`` where affinity is unknown)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def submissions(batch_dir: Path, out_dir: Path | None = None) -> list[Path]:
@@ -193,6 +203,7 @@ class _State:
     failed: dict = field(default_factory=dict)
     done: list = field(default_factory=list)
     fatal: str | None = None
+    startup_deaths: int = 0
 
 
 def _context():
@@ -201,9 +212,9 @@ def _context():
     return ctx
 
 
-def _start_worker(ctx, limits: Limits, isolation: str, out_dir: Path) -> _Slot:
+def _start_worker(ctx, limits: Limits, isolation: str, out_dir: Path, target=_worker) -> _Slot:
     ours, theirs = ctx.Pipe()
-    process = ctx.Process(target=_worker, args=(theirs, limits, isolation, str(out_dir)), daemon=True,
+    process = ctx.Process(target=target, args=(theirs, limits, isolation, str(out_dir)), daemon=True,
                           name="simgrade-batch-worker")
     process.start()
     theirs.close()
@@ -218,8 +229,8 @@ def _stop_worker(slot: _Slot, graceful: bool = True) -> None:
             pass
         slot.process.join(timeout=10)
     if slot.process.is_alive():
-        slot.process.terminate()
-        slot.process.join(timeout=10)
+        slot.process.terminate()  # the worker closes its sandbox and exits
+        slot.process.join(timeout=5)
     if slot.process.is_alive():
         slot.process.kill()
         slot.process.join()
@@ -227,26 +238,31 @@ def _stop_worker(slot: _Slot, graceful: bool = True) -> None:
 
 
 def _grade_all(todo: list[tuple[str, str]], out_dir: Path, jobs: int, limits: Limits, isolation: str,
-               progress) -> _State:
+               progress, target=_worker, budget: float | None = None) -> _State:
+    """Hand ``todo`` to ``jobs`` workers running ``target``; replace dead or stuck ones."""
     state = _State(deque(todo))
     ctx = _context()
-    budget = task_budget(limits)
+    budget = task_budget(limits) if budget is None else budget
     slots: list[_Slot] = []
+    finished = False
     try:
         while (state.pending or any(s.task for s in slots)) and state.fatal is None:
             busy = sum(1 for s in slots if s.task)
             while len(slots) < min(jobs, busy + len(state.pending)):
-                slots.append(_start_worker(ctx, limits, isolation, out_dir))
+                slots.append(_start_worker(ctx, limits, isolation, out_dir, target))
             for slot in slots:
                 if slot.task is None and state.pending:
                     slot.task = state.pending.popleft()
                     slot.started = None
                     state.attempts[slot.task[0]] = state.attempts.get(slot.task[0], 0) + 1
-                    slot.conn.send(slot.task)
+                    try:
+                        slot.conn.send(slot.task)
+                    except OSError:  # it just died: noticed below, and the folder goes back in the queue
+                        pass
             ready = set(wait_any([s.conn for s in slots] + [s.process.sentinel for s in slots], timeout=1.0))
             now = time.monotonic()
             for slot in list(slots):
-                lost = None
+                lost, stuck = None, False
                 if slot.conn in ready or slot.process.sentinel in ready:
                     while True:
                         try:
@@ -259,22 +275,36 @@ def _grade_all(todo: list[tuple[str, str]], out_dir: Path, jobs: int, limits: Li
                     if not slot.process.is_alive():
                         lost = f"the grader process ended unexpectedly (exit code {slot.process.exitcode})"
                 if lost is None and slot.task and slot.started is not None and now - slot.started > budget:
-                    lost = f"grading took longer than {budget:g} s and was stopped"
+                    lost, stuck = f"grading took longer than {budget:g} s and was stopped", True
                 if lost is None:
                     continue
                 _stop_worker(slot, graceful=False)
                 slots.remove(slot)
-                if slot.task is not None:
-                    name = slot.task[0]
-                    if state.attempts.get(name, 0) < MAX_ATTEMPTS and "longer than" not in lost:
-                        state.pending.appendleft(slot.task)
-                    else:
-                        state.failed[name] = lost
-                        progress.update(1)
+                _lost(slot, lost, stuck, state, progress)
+        finished = state.fatal is None
     finally:
-        for slot in slots:
-            _stop_worker(slot, graceful=state.fatal is None)
+        for slot in slots:  # idle after a finished run; stopped mid-grading after Ctrl-C or an error
+            _stop_worker(slot, graceful=finished)
     return state
+
+
+def _lost(slot: _Slot, why: str, stuck: bool, state: _State, progress) -> None:
+    """A worker died or was stopped: its folder goes back in the queue once, else it failed."""
+    if slot.started is None and slot.graded == 0:
+        state.startup_deaths += 1
+        if state.startup_deaths >= MAX_STARTUP_DEATHS:
+            state.fatal = f"grader processes keep ending before grading anything ({why})"
+    if slot.task is None:
+        return
+    name = slot.task[0]
+    if slot.started is None:  # it had not begun this folder: no attempt spent
+        state.attempts[name] -= 1
+        state.pending.appendleft(slot.task)
+    elif not stuck and state.attempts[name] < MAX_ATTEMPTS:
+        state.pending.appendleft(slot.task)
+    else:
+        state.failed[name] = why
+        progress.update(1)
 
 
 def _handle(message: tuple, slot: _Slot, state: _State, progress) -> None:
@@ -314,7 +344,7 @@ def run_batch(batch_dir: Path, out_dir: Path, *, jobs: int | None = None, force:
     if out_dir.exists() and not out_dir.is_dir():
         sys.stderr.write(f"grader.py: error: --out {str(out_dir)!r} exists and is not a folder\n")
         return 2
-    jobs = (os.cpu_count() or 1) if jobs is None else jobs
+    jobs = default_jobs() if jobs is None else jobs
     if jobs < 1:
         sys.stderr.write(f"grader.py: error: --jobs must be at least 1 (got {jobs})\n")
         return 2

@@ -25,7 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write Gradescope results.json to FILE")
     parser.add_argument("--batch", type=Path, metavar="SUBMISSIONS_DIR", help="grade every sub-folder")
     parser.add_argument("--out", type=Path, metavar="OUT_DIR", help="where --batch writes its results")
-    parser.add_argument("--jobs", type=int, default=None, metavar="N", help="parallel graders for --batch")
+    parser.add_argument("--jobs", type=int, default=None, metavar="N", help="parallel graders for --batch (default: the CPUs available)")
     parser.add_argument("--force", action="store_true", help="--batch: re-grade folders already graded; --handout: overwrite")
     parser.add_argument("--handout", type=Path, metavar="DIR", help="write the student starter kit")
     parser.add_argument("--gradescope-bundle", type=Path, metavar="FILE.zip", help="write a Gradescope autograder zip")

@@ -3,11 +3,14 @@
 An entry is either a *formula* — the wrong loss itself, with the reference's signature; it matches
 when the student's values equal it on every input tried (and differ from the reference) — or a
 *symptom*, a predicate on the comparison (e.g. right values but no gradient). Adding a mistake is
-adding one entry to :data:`CATALOGUE`. ``docs/MISTAKES.md`` lists them for TAs.
+adding one entry to :data:`CATALOGUE` (and a line to ``docs/MISTAKES.md``, which lists them for
+TAs; ``tests/test_mistakes.py`` checks that a new formula can be told apart from the reference and
+from every other formula on the grader's battery).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable
 
 import numpy as np
@@ -16,7 +19,7 @@ import torch.nn.functional as F
 
 from reference.losses import clip_loss, info_nce
 from simgrade.compare import Comparison, Observation, TOLERANCE
-from simgrade.probes import make_probe
+from simgrade.probes import Case, make_probe
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,21 @@ def _mse_terms(enc, dec, batch):
     return dec(enc(batch)) - batch
 
 
+def _positive_excluded(enc, b1, b2, tau):
+    """-log( e^{l_ii} / sum_{j != i} e^{l_ij} ): the positive left out of the denominator (-inf at B = 1)."""
+    logits = _logits(enc, b1, b2, tau)
+    eye = torch.eye(len(logits), dtype=torch.bool)
+    return (torch.logsumexp(logits.masked_fill(eye, float("-inf")), dim=1) - logits.diagonal()).mean()
+
+
+def _nt_xent(enc, b1, b2, tau):
+    """SimCLR's NT-Xent: 2B views, each one's positive is its other view, the other 2B - 2 views negatives."""
+    z = torch.cat([enc(b1), enc(b2)])
+    n = len(b1)
+    sim = (z @ z.T / tau).masked_fill(torch.eye(2 * n, dtype=torch.bool), float("-inf"))
+    return F.cross_entropy(sim, (torch.arange(2 * n) + n) % (2 * n))
+
+
 # -- symptoms ---------------------------------------------------------------------------------------
 def _scalar_right(obs: Observation) -> bool:
     return obs.ok and obs.value_matches()
@@ -63,6 +81,15 @@ def _item(c: Comparison) -> bool:
     return bool(numbers) and all(o.value_matches() for o in numbers)
 
 
+NUMPY_TYPES = frozenset({"ndarray", "float64", "float32", "float16", "longdouble", "matrix"})
+
+
+def _numpy(c: Comparison) -> bool:
+    returned = [o for o in c.observations if o.ok]
+    return bool(returned) and all(o.reply.get("kind") == "other" and o.reply.get("type") in NUMPY_TYPES
+                                  for o in returned)
+
+
 def _per_row(c: Comparison) -> bool:
     vectors = [o for o in c.observations if o.ok and o.value is not None and o.value.size > 1]
     return bool(vectors) and all(abs(float(o.value.mean()) - o.expected) <= 1e-4 * (1 + abs(o.expected)) for o in vectors)
@@ -72,6 +99,17 @@ def _overflow(c: Comparison) -> bool:
     value, small = c.properties.get("value"), c.properties.get("small_tau")
     return bool(value and value.passed and small and not small.passed) and any(
         o.scalar is not None and not np.isfinite(o.scalar) for o in c.observations if o.case.aligned)
+
+
+def _breaks_at_one(c: Comparison) -> bool:
+    battery = [o for o in c.observations if not o.case.aligned]
+    ones = [o for o in battery if o.case.batch == 1]
+    others = [o for o in battery if o.case.batch > 1]
+    return bool(ones and others) and all(o.value_matches() for o in others) and not any(o.value_matches() for o in ones)
+
+
+def _backward_inside(c: Comparison) -> bool:
+    return any("backward through the graph a second time" in (o.reply.get("backward_error") or "") for o in c.observations)
 
 
 def _hard_coded_batch(c: Comparison) -> bool:
@@ -105,7 +143,8 @@ CATALOGUE: list[Mistake] = [
             formula=lambda enc, b1, b2, tau: F.cross_entropy(_logits(enc, b1, b2, tau), torch.zeros(len(b1), dtype=torch.long))),
     Mistake("the same batch twice", "8a", "compare the two views: enc(batch1) against enc(batch2)",
             formula=lambda enc, b1, b2, tau: info_nce(enc(b1), enc(b1), tau)),
-    Mistake("swapped direction", "8a", "rows are batch1 and columns batch2: logits = enc(batch1) @ enc(batch2).T",
+    Mistake("swapped direction", "8a", "rows are batch1 and columns batch2: logits = enc(batch1) @ enc(batch2).T, "
+            "and the softmax runs over each row (dim=1), not each column (dim=0)",
             formula=lambda enc, b1, b2, tau: info_nce(enc(b2), enc(b1), tau)),
     Mistake("symmetric (CLIP) loss", "8a", "the homework's loss is one-directional: cross-entropy over the rows only",
             formula=lambda enc, b1, b2, tau: clip_loss(enc(b1), enc(b2), tau)),
@@ -118,6 +157,22 @@ CATALOGUE: list[Mistake] = [
             formula=lambda enc, b1, b2, tau: -info_nce(enc(b1), enc(b2), tau)),
     Mistake("skipping the encoder", "8a", "compute the features with enc(batch1), enc(batch2), not on raw pixels",
             formula=lambda enc, b1, b2, tau: info_nce(b1.flatten(1), b2.flatten(1), tau)),
+    Mistake("positive left out of the denominator", "8a",
+            "the softmax runs over the whole row, positive included: F.cross_entropy(logits, torch.arange(B))",
+            formula=_positive_excluded),
+    Mistake("SimCLR (NT-Xent) loss over 2B views", "8a",
+            "the homework's loss compares enc(batch1) with enc(batch2) only: logits = z1 @ z2.T / tau, [B, B], "
+            "not the [2B, 2B] similarity of the concatenated views",
+            formula=_nt_xent),
+    Mistake("no negatives (positive logits only)", "8a",
+            "subtract the log of the softmax's denominator: cross-entropy over each row, F.cross_entropy(logits, targets)",
+            formula=lambda enc, b1, b2, tau: -(enc(b1) * enc(b2)).sum(dim=1).mean() / tau),
+    Mistake("temperature divides the loss, not the logits", "8a",
+            "divide the logits by tau before the cross-entropy: F.cross_entropy(z1 @ z2.T / tau, targets)",
+            formula=lambda enc, b1, b2, tau: info_nce(enc(b1), enc(b2), 1.0) / tau),
+    Mistake("symmetric loss summed", "8a",
+            "the homework's loss is one-directional: cross-entropy over the rows only (not rows plus columns)",
+            formula=lambda enc, b1, b2, tau: 2 * clip_loss(enc(b1), enc(b2), tau)),
     Mistake("exp overflow", "8a", "exp(logits) overflows for small tau: use F.cross_entropy or logsumexp (subtract the row max)",
             symptom=_overflow),
     # -- 7b: the autoencoder loss ------------------------------------------------------------------
@@ -135,15 +190,25 @@ CATALOGUE: list[Mistake] = [
             formula=lambda enc, dec, x: 0.5 * (_mse_terms(enc, dec, x) ** 2).mean()),
     Mistake("sign flipped", "7b", "minimise the reconstruction error, not its negative",
             formula=lambda enc, dec, x: -(_mse_terms(enc, dec, x) ** 2).mean()),
+    Mistake("binary cross-entropy instead of MSE", "7b",
+            "the images are in [-1, 1], not probabilities: use F.mse_loss(recon, batch)",
+            formula=lambda enc, dec, x: F.binary_cross_entropy_with_logits(dec(enc(x)), x)),
     # -- both --------------------------------------------------------------------------------------
     *[Mistake("detached or no-grad graph", q, "don't call .detach() or compute under torch.no_grad(): the loss must carry gradient",
               symptom=_detached) for q in ("7b", "8a")],
     *[Mistake(".item() returns a Python number", q, "return the tensor; .item() breaks the graph and loss.backward() fails",
               symptom=_item) for q in ("7b", "8a")],
+    *[Mistake("NumPy value returned", q, "return the torch tensor itself: .detach().cpu().numpy() leaves the graph "
+              "and the grader, like loss.backward(), needs a torch.Tensor", symptom=_numpy) for q in ("7b", "8a")],
     *[Mistake("per-row losses not reduced", q, "reduce to one number with .mean() (a 0-dim tensor)",
               symptom=_per_row) for q in ("7b", "8a")],
     *[Mistake("hard-coded batch size", q, "take B from the input (len(batch1), logits.shape[0]), not a constant like 256",
               symptom=_hard_coded_batch) for q in ("7b", "8a")],
+    *[Mistake("breaks at batch size 1", q, "B can be 1: a bare .squeeze() turns the [1, 1] logits (or a [1, d] batch) "
+              "into a scalar; squeeze a named dim, or keep the shapes", symptom=_breaks_at_one) for q in ("7b", "8a")],
+    *[Mistake("loss.backward() called inside the loss", q, "return the loss without calling loss.backward(): "
+              "the training loop (and the grader) call it once, and a second call finds the graph freed",
+              symptom=_backward_inside) for q in ("7b", "8a")],
     *[Mistake("Tensor subclass returned", q, "return a plain torch.Tensor", symptom=_subclass) for q in ("7b", "8a")],
     *[Mistake("inputs modified in place", q, "use out-of-place operations (x = x / tau, not x /= tau) on the inputs",
               symptom=_in_place) for q in ("7b", "8a")],
@@ -151,23 +216,36 @@ CATALOGUE: list[Mistake] = [
 QUESTION_OF = {"autoencoder_loss": "7b", "contrastive_loss": "8a"}
 
 
-def _formula_value(mistake: Mistake, obs: Observation) -> float:
-    probe = make_probe(obs.case)
+@lru_cache(maxsize=128)
+def _arguments(case: Case) -> tuple:
+    """The float64 arguments of ``case`` (networks and batches), built once and shared by every formula."""
+    probe = make_probe(case)
     modules, batches = probe.reference_inputs()
+    for module in modules.values():
+        module.requires_grad_(False)
+    return tuple(probe.arguments(modules, batches))
+
+
+def _formula_value(mistake: Mistake, obs: Observation) -> float:
     with torch.no_grad():
-        return float(mistake.formula(*probe.arguments(modules, batches)))
+        return float(mistake.formula(*_arguments(obs.case)))
+
+
+def _same_value(got: float, wrong: float, dtype: str) -> bool:
+    """The student's number equals the mistake's: within tolerance, or the same infinity, or both NaN."""
+    if np.isfinite(got) and np.isfinite(wrong):
+        rtol, atol = TOLERANCE[dtype]
+        return abs(got - wrong) <= atol + rtol * abs(wrong)
+    return (np.isnan(got) and np.isnan(wrong)) or got == wrong  # e.g. -inf where a formula has an empty sum
 
 
 def _formula_matches(mistake: Mistake, comparison: Comparison) -> bool:
     usable = [o for o in comparison.observations if o.ok and o.scalar is not None and not o.case.aligned]
     if len(usable) < 3 or all(o.value_matches() for o in usable):
         return False
-    for obs in usable:
-        rtol, atol = TOLERANCE[obs.case.dtype]
-        wrong = _formula_value(mistake, obs)
-        if not (np.isfinite(obs.scalar) and abs(obs.scalar - wrong) <= atol + rtol * abs(wrong)):
-            return False
-    return True
+    if not any(np.isfinite(o.scalar) for o in usable):
+        return False
+    return all(_same_value(obs.scalar, _formula_value(mistake, obs), obs.case.dtype) for obs in usable)
 
 
 def diagnose(comparison: Comparison) -> list[Mistake]:

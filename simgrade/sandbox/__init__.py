@@ -176,8 +176,9 @@ class Sandbox:
             command = [sys.executable, "-I", "-B", str(INSIDE / "worker.py"), str(theirs.fileno())]
             kwargs["env"] = _environment()
             reason = "isolation disabled by request" if self.want == "none" else "bubblewrap (bwrap) is not installed"
-            self.isolation = (f"NOT ISOLATED: {reason}; student code ran as a separate process with resource "
-                              "limits only, able to read this machine's files")
+            who = f"as uid {NOBODY}" if os.geteuid() == 0 else "as this user"
+            self.isolation = (f"NOT ISOLATED: {reason}; student code ran {who} in a separate process with "
+                              "resource limits only, able to read this machine's readable files")
         self.process = subprocess.Popen(command, **kwargs)
         theirs.close()
         self.control = ours

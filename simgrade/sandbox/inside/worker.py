@@ -42,6 +42,7 @@ CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID = 0x00020000, 0x10000000, 0x20000000
 PR_SET_PDEATHSIG = 1
 LIBC = ctypes.CDLL(None, use_errno=True)
 SUBMISSION_DIR = "/tmp/submission"
+NOBODY = 65534
 MAX_VALUE_ELEMENTS = 1 << 16
 MAX_TEXT = 600
 
@@ -103,6 +104,10 @@ def start_runner(data: socket.socket, output_fd: int, limits: dict) -> None:
     else:
         os.setsid()  # at least a process group the zygote can kill
         private_tmp = False
+        if os.geteuid() == 0:  # no namespaces (e.g. in Docker): at least not root, so no project file is writable
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
     os.dup2(output_fd, 1)
     os.dup2(output_fd, 2)
     os.close(output_fd)
