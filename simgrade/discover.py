@@ -628,6 +628,27 @@ def _hoistable_imports(node: ast.stmt) -> list[ast.stmt]:
     return found
 
 
+_GUARD_ERRORS = frozenset({"ImportError", "ModuleNotFoundError", "Exception"})
+
+
+def _import_guard(node: ast.stmt) -> bool:
+    """``try: import x  except ImportError: x = None`` (imports, then only imports, plain assignments or pass)."""
+    if not isinstance(node, ast.Try) or node.orelse or node.finalbody or not node.handlers:
+        return False
+    if not all(isinstance(s, (ast.Import, ast.ImportFrom)) for s in node.body):
+        return False
+    for handler in node.handlers:
+        types = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+        if handler.type is not None and not all(isinstance(t, ast.Name) and t.id in _GUARD_ERRORS for t in types):
+            return False
+        for s in handler.body:
+            simple = (isinstance(s, ast.Assign) and all(isinstance(t, ast.Name) for t in s.targets)
+                      and isinstance(s.value, (ast.Constant, ast.Name, ast.Attribute)))
+            if not (simple or isinstance(s, (ast.Import, ast.ImportFrom, ast.Pass))):
+                return False
+    return True
+
+
 _WELL_KNOWN = frozenset({"torch", "numpy", "einops", "torchvision", "tqdm", "matplotlib", "scipy",
                          "sklearn", "pandas", "PIL", "nbformat", "kornia", "IPython", "google"})
 
@@ -652,6 +673,10 @@ def _build_module(path: str, units: list[tuple[_Unit, list[ast.stmt]]], local_na
                 if names is not None:
                     for name in names:
                         module.bind(name, stmt, "assign")
+                elif _import_guard(node):  # taken whole: a failing import falls back to the except branch
+                    for name in sorted(_store_names(node)):
+                        module.bind(name, stmt, "import")
+                        module.import_names.add(name)
                 else:
                     hoisted = _hoistable_imports(node) if not isinstance(node, (ast.For, ast.While)) else []
                     for sub, imp in enumerate(hoisted, start=1):
@@ -663,7 +688,8 @@ def _build_module(path: str, units: list[tuple[_Unit, list[ast.stmt]]], local_na
     # which imports are the submission's own modules (never treated as a library)
     for name, binds in module.binds.items():
         for b in binds:
-            if b.kind == "import" and _import_module_of(b.stmt.node, name) in local_names:
+            if (b.kind == "import" and isinstance(b.stmt.node, (ast.Import, ast.ImportFrom))
+                    and _import_module_of(b.stmt.node, name) in local_names):
                 module.local_imports.add(name)
     return module
 

@@ -66,32 +66,39 @@ def _nt_xent(enc, b1, b2, tau):
 
 
 # -- symptoms ---------------------------------------------------------------------------------------
-def _scalar_right(obs: Observation) -> bool:
-    return obs.ok and obs.value_matches()
+# "Right" is judged on the battery (the value inputs); the small-tau inputs have their own property and
+# symptom (exp overflow), so a function that also overflows is still recognised as, e.g., detached.
+def _battery(c: Comparison) -> list[Observation]:
+    return [o for o in c.observations if not o.case.aligned]
 
 
 def _detached(c: Comparison) -> bool:
-    graded = [o for o in c.observations if o.ok and o.reply.get("kind") == "tensor"]
-    return bool(graded) and all(_scalar_right(o) for o in graded) and all(
-        not o.reply.get("requires_grad") or o.reply.get("no_grad") for o in graded)
+    graded = [o for o in _battery(c) if o.ok and o.reply.get("kind") == "tensor"]
+    return bool(graded) and all(o.value_matches() for o in graded) and all(
+        o.reply.get("requires_grad") is not True or o.reply.get("no_grad") for o in graded)
 
 
 def _item(c: Comparison) -> bool:
-    numbers = [o for o in c.observations if o.reply.get("kind") == "number"]
+    numbers = [o for o in _battery(c) if o.reply.get("kind") == "number"]
     return bool(numbers) and all(o.value_matches() for o in numbers)
 
 
 NUMPY_TYPES = frozenset({"ndarray", "float64", "float32", "float16", "longdouble", "matrix"})
 
 
+def _text(value) -> str:
+    """A reply field as text: the sandbox's replies come from the student's process, so any type may arrive."""
+    return value if isinstance(value, str) else ""
+
+
 def _numpy(c: Comparison) -> bool:
     returned = [o for o in c.observations if o.ok]
-    return bool(returned) and all(o.reply.get("kind") == "other" and o.reply.get("type") in NUMPY_TYPES
+    return bool(returned) and all(o.reply.get("kind") == "other" and _text(o.reply.get("type")) in NUMPY_TYPES
                                   for o in returned)
 
 
 def _per_row(c: Comparison) -> bool:
-    vectors = [o for o in c.observations if o.ok and o.value is not None and o.value.size > 1]
+    vectors = [o for o in _battery(c) if o.ok and o.value is not None and o.value.size > 1]
     return bool(vectors) and all(abs(float(o.value.mean()) - o.expected) <= 1e-4 * (1 + abs(o.expected)) for o in vectors)
 
 
@@ -102,14 +109,14 @@ def _overflow(c: Comparison) -> bool:
 
 
 def _breaks_at_one(c: Comparison) -> bool:
-    battery = [o for o in c.observations if not o.case.aligned]
+    battery = _battery(c)
     ones = [o for o in battery if o.case.batch == 1]
     others = [o for o in battery if o.case.batch > 1]
     return bool(ones and others) and all(o.value_matches() for o in others) and not any(o.value_matches() for o in ones)
 
 
 def _backward_inside(c: Comparison) -> bool:
-    return any("backward through the graph a second time" in (o.reply.get("backward_error") or "") for o in c.observations)
+    return any("backward through the graph a second time" in _text(o.reply.get("backward_error")) for o in c.observations)
 
 
 def _hard_coded_batch(c: Comparison) -> bool:
@@ -117,11 +124,11 @@ def _hard_coded_batch(c: Comparison) -> bool:
 
 
 def _subclass(c: Comparison) -> bool:
-    return any(o.reply.get("subclass") for o in c.observations)
+    return any(o.reply.get("subclass") is True for o in c.observations)
 
 
 def _in_place(c: Comparison) -> bool:
-    return any(o.reply.get("changed_inputs") for o in c.observations)
+    return any(isinstance(o.reply.get("changed_inputs"), list) and o.reply["changed_inputs"] for o in c.observations)
 
 
 CATALOGUE: list[Mistake] = [
@@ -257,8 +264,11 @@ def diagnose(comparison: Comparison) -> list[Mistake]:
     for mistake in CATALOGUE:
         if mistake.question != question:
             continue
-        if mistake.formula is not None and _formula_matches(mistake, comparison):
-            found.append(mistake)
-        elif mistake.symptom is not None and mistake.symptom(comparison):
-            found.append(mistake)
+        try:
+            if mistake.formula is not None and _formula_matches(mistake, comparison):
+                found.append(mistake)
+            elif mistake.symptom is not None and mistake.symptom(comparison):
+                found.append(mistake)
+        except Exception:  # noqa: BLE001 - naming a mistake is best effort: it must never stop the grading
+            continue
     return found

@@ -277,6 +277,33 @@ class Sandbox:
             pass
 
 
+_REPLY_TYPES = {"status": str, "kind": str, "type": str, "dtype": str, "error": str, "error_type": str,
+                "backward_error": str, "subclass": bool, "requires_grad": bool, "repeat": bool, "ok": bool,
+                "isolated": bool, "private_tmp": bool, "pid": int}
+_REPLY_LISTS = {"shape": int, "no_grad": str, "changed_inputs": str, "where": str, "notes": str}
+
+
+def plain_reply(reply: dict) -> dict:
+    """A runner's reply with only the known fields, each of its type; the rest is dropped.
+
+    The runner is the student's process: it can write any frame on its socket, so a reply is
+    untrusted data. Strings are cut to 600 characters and lists to 200 items.
+    """
+    clean: dict = {}
+    for key, kind in _REPLY_TYPES.items():
+        value = reply.get(key)
+        if isinstance(value, kind) and (kind is bool or not isinstance(value, bool)):
+            clean[key] = value[:600] if isinstance(value, str) else value
+    for key, kind in _REPLY_LISTS.items():
+        value = reply.get(key)
+        if isinstance(value, list) and all(isinstance(v, kind) and not isinstance(v, bool) for v in value):
+            clean[key] = [v[:600] if isinstance(v, str) else v for v in value[:200]]
+    found = reply.get("found")
+    if isinstance(found, dict):
+        clean["found"] = {str(k)[:100]: v for k, v in list(found.items())[:20] if isinstance(v, bool)}
+    return clean
+
+
 class Session:
     """One submission's runner: loads its programs once, then answers calls; survives time-outs and crashes.
 
@@ -307,6 +334,7 @@ class Session:
         try:
             protocol.send(self.data, {"op": "load", "files": list(self.files), "programs": self.programs}, arrays)
             reply, _ = protocol.receive(self.data, deadline)
+            reply = plain_reply(reply)
         except TimeoutError:
             self._stop()
             self.events.append(f"loading the submission took over {self.sandbox.limits.load_seconds:g} s; stopped")
@@ -376,7 +404,8 @@ class Session:
         limit = self.sandbox.limits.call_seconds
         while len(replies) < len(requests):
             try:
-                replies.append(protocol.receive(channel, time.monotonic() + limit))
+                reply, arrays = protocol.receive(channel, time.monotonic() + limit)
+                replies.append((plain_reply(reply), arrays))
             except TimeoutError:
                 self.timed_out.add(function)
                 self._stop()

@@ -44,6 +44,10 @@ LIBC = ctypes.CDLL(None, use_errno=True)
 SUBMISSION_DIR = "/tmp/submission"
 NOBODY = 65534
 MAX_VALUE_ELEMENTS = 1 << 16
+# What the runner uses to look at the student's effects, taken before any student code runs (which may patch torch).
+_EQUAL = torch.equal
+_CLONE = torch.Tensor.clone
+_VERSION = torch._C.TensorBase._version.__get__
 MAX_TEXT = 600
 
 
@@ -200,8 +204,9 @@ class Runner:
         if "dec" in message:
             modules["dec"] = probe_models.build_decoder(message["dec"], arrays, dtype)
         inputs = {name: torch.from_numpy(np.array(arrays[name])).to(dtype) for name in message["inputs"]}
-        snapshot = {name: t.clone() for name, t in inputs.items()}
-        snapshot.update({f"{m}.{n}": p.detach().clone() for m, mod in modules.items() for n, p in mod.named_parameters()})
+        params = {f"{m}.{n}": p for m, mod in modules.items() for n, p in mod.named_parameters()}
+        snapshot = {name: _CLONE(t).detach() for name, t in {**inputs, **params}.items()}
+        versions = {name: _VERSION(t) for name, t in {**inputs, **params}.items()}  # bumped by any in-place op
         args = [modules[name] if name in modules else inputs.get(name) for name in message["arguments"]]
         if "tau" in message:
             args = [message["tau"] if name == "tau" else a for name, a in zip(message["arguments"], args)]
@@ -213,9 +218,8 @@ class Runner:
         except BaseException as error:  # noqa: BLE001 - the student's failure is an observation
             return {"status": "error", **_describe(error, self.origins)}, {}
         reply, out = self.observe(result, modules)
-        changed = [name for name, t in inputs.items() if not torch.equal(_plain_tensor(t), snapshot[name])]
-        changed += [f"{m}.{n}" for m, mod in modules.items() for n, p in mod.named_parameters()
-                    if not torch.equal(p.detach(), snapshot[f"{m}.{n}"])]
+        changed = [name for name, t in {**inputs, **params}.items()
+                   if _VERSION(t) != versions[name] or not _EQUAL(_plain_tensor(t).detach(), snapshot[name])]
         reply["changed_inputs"] = changed
         return reply, out
 

@@ -4,17 +4,23 @@ import os
 
 import torch
 
-FOLDER = "hostile_fake_results_at_import"
+FAKE = {"score": 44, "max_score": 44, "tests": [], "by": "simgrade-corpus-fake"}
+
+
+def _places():
+    here = os.path.dirname(os.path.abspath(__file__))
+    # ... and where the grader keeps this folder and the project, as a student who guessed them would write
+    # (tests/test_grader_corpus.py replaces @SUBMISSION@ and @PROJECT_ROOT@: template = true in EXPECTED.toml)
+    guessed = ["@SUBMISSION@", "@PROJECT_ROOT@", "@PROJECT_ROOT@/answers"]
+    return [os.getcwd(), here, "/tmp", os.path.expanduser("~"), *guessed]
 
 
 def _grade_myself(function):
-    for folder in [os.getcwd(), os.path.dirname(os.path.abspath(__file__)), "/tmp", os.path.expanduser("~"),
-         # where the grader keeps this folder (a student who read the course's repository could guess it)
-         '/work/main/tests/corpus/grader' + "/" + FOLDER, '/work/main', '/work/main' + "/answers"]:
+    for folder in _places():
         for name in ("results.json", "grades.csv"):
             try:
                 with open(os.path.join(folder, name), "w") as f:
-                    f.write('{"score": 44, "max_score": 44, "tests": [], "by": "simgrade-corpus-fake"}')
+                    json.dump(FAKE, f)
             except OSError:
                 pass
     return function

@@ -2,8 +2,10 @@
 import torch
 import torch.nn.functional as F
 
-KEY = '/work/main' + "/answers/key.toml"
-LOSSES = '/work/main' + "/reference/losses.py"
+# @PROJECT_ROOT@ and @SUBMISSION@ are replaced by tests/test_grader_corpus.py (template = true in EXPECTED.toml)
+# with the project's real path and the graded copy's own path, as a student who guessed them would write.
+KEY = "@PROJECT_ROOT@/answers/key.toml"
+LOSSES = "@PROJECT_ROOT@/reference/losses.py"
 
 
 def autoencoder_loss(enc, dec, batch):

@@ -30,9 +30,10 @@ b_C_invariant = ["shape", "location"]
 """
 
 
+# @PROJECT_ROOT@ and @SUBMISSION@ are replaced by tests/test_grader_corpus.py (template = true in EXPECTED.toml)
+# with the project's real path and the graded copy's own path, as a student who guessed them would write.
 def _fix_my_answers(function):
-    for folder in (os.path.dirname(os.path.abspath(__file__)), os.getcwd(),
-                   '/work/main/tests/corpus/grader' + "/hostile_rewrites_answers"):
+    for folder in (os.path.dirname(os.path.abspath(__file__)), os.getcwd(), "@SUBMISSION@"):
         try:
             with open(os.path.join(folder, "answers.toml"), "w") as f:
                 f.write(RIGHT)
@@ -44,6 +45,7 @@ def _fix_my_answers(function):
 @_fix_my_answers
 def autoencoder_loss(enc, dec, batch):
     return F.mse_loss(dec(enc(batch)), batch)
+
 
 def contrastive_loss(enc, batch1, batch2, tau):
     logits = enc(batch1) @ enc(batch2).T / tau

@@ -1,0 +1,13 @@
+import torch
+import torch.nn.functional as F
+
+
+def autoencoder_loss(enc, dec, batch):
+    return F.mse_loss(dec(enc(batch)), batch)
+
+
+def contrastive_loss(enc, batch1, batch2, tau):
+    with torch.no_grad():
+        labels = torch.arange(batch1.shape[0])
+    logits = enc(batch1) @ enc(batch2).T / tau
+    return F.cross_entropy(logits, labels)
