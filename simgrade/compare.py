@@ -188,7 +188,7 @@ def _failure_reason(obs: Observation) -> str:
         return "ended the process"
     if status == "missing":
         return "is not defined"
-    if obs.reply.get("kind") == "other":
+    if obs.reply.get("kind") == "other" and obs.value is None:
         return f"returned a {obs.reply.get('type')}, not a tensor"
     if obs.scalar is None:
         return f"returned a tensor of shape {tuple(obs.reply.get('shape', ()))}, not a single number"

@@ -36,6 +36,8 @@ class Mistake:
     """The wrong loss, same arguments as the reference (``enc, dec, batch`` or ``enc, batch1, batch2, tau``)."""
     symptom: Callable[[Comparison], bool] | None = None
     """A predicate on the whole comparison, for mistakes that are not a different formula."""
+    loss_in_wrong_form: bool = False
+    """A symptom whose function still computes the loss's numbers (per-row, .item(), detached, ...)."""
 
 
 def _logits(enc, b1, b2, tau):
@@ -181,7 +183,7 @@ CATALOGUE: list[Mistake] = [
             "the homework's loss is one-directional: cross-entropy over the rows only (not rows plus columns)",
             formula=lambda enc, b1, b2, tau: 2 * clip_loss(enc(b1), enc(b2), tau)),
     Mistake("exp overflow", "8a", "exp(logits) overflows for small tau: use F.cross_entropy or logsumexp (subtract the row max)",
-            symptom=_overflow),
+            symptom=_overflow, loss_in_wrong_form=True),
     # -- 7b: the autoencoder loss ------------------------------------------------------------------
     Mistake("sum instead of mean", "7b", "average over every element: F.mse_loss(recon, batch)",
             formula=lambda enc, dec, x: (_mse_terms(enc, dec, x) ** 2).sum()),
@@ -202,20 +204,20 @@ CATALOGUE: list[Mistake] = [
             formula=lambda enc, dec, x: F.binary_cross_entropy_with_logits(dec(enc(x)), x)),
     # -- both --------------------------------------------------------------------------------------
     *[Mistake("detached or no-grad graph", q, "don't call .detach() or compute under torch.no_grad(): the loss must carry gradient",
-              symptom=_detached) for q in ("7b", "8a")],
+              symptom=_detached, loss_in_wrong_form=True) for q in ("7b", "8a")],
     *[Mistake(".item() returns a Python number", q, "return the tensor; .item() breaks the graph and loss.backward() fails",
-              symptom=_item) for q in ("7b", "8a")],
+              symptom=_item, loss_in_wrong_form=True) for q in ("7b", "8a")],
     *[Mistake("NumPy value returned", q, "return the torch tensor itself: .detach().cpu().numpy() leaves the graph "
               "and the grader, like loss.backward(), needs a torch.Tensor", symptom=_numpy) for q in ("7b", "8a")],
     *[Mistake("per-row losses not reduced", q, "reduce to one number with .mean() (a 0-dim tensor)",
-              symptom=_per_row) for q in ("7b", "8a")],
+              symptom=_per_row, loss_in_wrong_form=True) for q in ("7b", "8a")],
     *[Mistake("hard-coded batch size", q, "take B from the input (len(batch1), logits.shape[0]), not a constant like 256",
-              symptom=_hard_coded_batch) for q in ("7b", "8a")],
+              symptom=_hard_coded_batch, loss_in_wrong_form=True) for q in ("7b", "8a")],
     *[Mistake("breaks at batch size 1", q, "B can be 1: a bare .squeeze() turns the [1, 1] logits (or a [1, d] batch) "
-              "into a scalar; squeeze a named dim, or keep the shapes", symptom=_breaks_at_one) for q in ("7b", "8a")],
+              "into a scalar; squeeze a named dim, or keep the shapes", symptom=_breaks_at_one, loss_in_wrong_form=True) for q in ("7b", "8a")],
     *[Mistake("loss.backward() called inside the loss", q, "return the loss without calling loss.backward(): "
               "the training loop (and the grader) call it once, and a second call finds the graph freed",
-              symptom=_backward_inside) for q in ("7b", "8a")],
+              symptom=_backward_inside, loss_in_wrong_form=True) for q in ("7b", "8a")],
     *[Mistake("Tensor subclass returned", q, "return a plain torch.Tensor", symptom=_subclass) for q in ("7b", "8a")],
     *[Mistake("inputs modified in place", q, "use out-of-place operations (x = x / tau, not x /= tau) on the inputs",
               symptom=_in_place) for q in ("7b", "8a")],

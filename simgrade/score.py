@@ -17,9 +17,9 @@ GATED = ("form", "inputs_untouched")  # earn nothing for a function that compute
 
 
 def _computes_a_loss(comparison: Comparison, mistakes: list[Mistake]) -> bool:
-    """Right on some non-trivial input, or a known wrong formula: not a constant or an unrelated number."""
+    """Right on some non-trivial input, a known wrong formula, or the loss in a wrong form: not an unrelated number."""
     right = any(o.value_matches() for o in comparison.observations if o.case.batch >= 2 and not o.case.aligned)
-    return right or any(m.formula is not None for m in mistakes)
+    return right or any(m.formula is not None or m.loss_in_wrong_form for m in mistakes)
 
 
 def mistakes_text(mistakes: list[Mistake]) -> str:

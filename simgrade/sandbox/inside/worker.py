@@ -224,6 +224,10 @@ class Runner:
         return reply, out
 
     def observe(self, result, modules: dict) -> tuple[dict, dict]:
+        if isinstance(result, (np.ndarray, np.generic)) and result.dtype.kind in "fiu" and result.size <= MAX_VALUE_ELEMENTS:
+            # the right number in the wrong type still shows its value (the form property says what is wrong)
+            return {"status": "ok", "kind": "other", "type": type(result).__qualname__[:80]}, {
+                "value": np.array(result, dtype=np.float64)}
         if isinstance(result, bool) or not isinstance(result, (torch.Tensor, int, float)):
             return {"status": "ok", "kind": "other", "type": type(result).__qualname__[:80]}, {}
         if not isinstance(result, torch.Tensor):
