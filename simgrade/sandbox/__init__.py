@@ -63,7 +63,8 @@ def _bwrap_command(fd: int, uid: int) -> list[str]:
     roots = _runtime_roots()
     command = ["bwrap", "--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-net",
                "--unshare-uts", "--unshare-cgroup-try", "--uid", str(uid), "--gid", str(uid),
-               "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+               "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+               "--tmpfs", "/tmp"]  # first: a runtime that lives under /tmp is bound on top of it
     for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
         top = Path("/") / name
         if top.is_symlink():
@@ -74,7 +75,7 @@ def _bwrap_command(fd: int, uid: int) -> list[str]:
         command += ["--ro-bind", str(root), str(root)]
     for mask in _project_masks(roots):
         command += ["--tmpfs", str(mask)]
-    command += ["--ro-bind", str(INSIDE), "/sandbox", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
+    command += ["--ro-bind", str(INSIDE), "/sandbox", "--proc", "/proc", "--dev", "/dev",
                 "--remount-ro", "/", "--chdir", "/tmp", "--clearenv"]
     for key, value in _environment().items():
         command += ["--setenv", key, value]
@@ -176,9 +177,8 @@ class Sandbox:
             command = [sys.executable, "-I", "-B", str(INSIDE / "worker.py"), str(theirs.fileno())]
             kwargs["env"] = _environment()
             reason = "isolation disabled by request" if self.want == "none" else "bubblewrap (bwrap) is not installed"
-            who = f"as uid {NOBODY}" if os.geteuid() == 0 else "as this user"
-            self.isolation = (f"NOT ISOLATED: {reason}; student code ran {who} in a separate process with "
-                              "resource limits only, able to read this machine's readable files")
+            self.isolation = (f"NOT ISOLATED: {reason}; student code ran in a separate process with resource "
+                              "limits only, able to read this machine's files")
         self.process = subprocess.Popen(command, **kwargs)
         theirs.close()
         self.control = ours
@@ -196,6 +196,10 @@ class Sandbox:
         self.control.settimeout(None)
         if raw:
             self.ready = json.loads(raw)
+            if not self.isolated:
+                uid = self.ready.get("runner_uid")
+                self.isolation += (" as root (this Python installation is not readable by an unprivileged user), "
+                                   "so it could also change them" if uid == 0 else f" as uid {uid}")
             return
         detail = self._startup_error()
         self.close()

@@ -17,6 +17,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import signal
 import socket
 import sys
@@ -39,10 +40,10 @@ for optional in ("einops", "torch.nn"):  # what students import; a missing one i
         pass
 
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID = 0x00020000, 0x10000000, 0x20000000
-PR_SET_PDEATHSIG = 1
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE = 1, 4
 LIBC = ctypes.CDLL(None, use_errno=True)
-SUBMISSION_DIR = "/tmp/submission"
 NOBODY = 65534
+MS_RDONLY, MS_REMOUNT, MS_BIND = 1, 32, 4096
 MAX_VALUE_ELEMENTS = 1 << 16
 # What the runner uses to look at the student's effects, taken before any student code runs (which may patch torch).
 _EQUAL = torch.equal
@@ -64,9 +65,28 @@ def _private_namespaces() -> bool:
     return True
 
 
-def _mount_private_tmp(size_bytes: int) -> bool:
-    options = f"size={size_bytes},mode=1777".encode()
-    return LIBC.mount(b"tmpfs", b"/tmp", b"tmpfs", 0, options) == 0
+def _mount_private(scratch: str, size_bytes: int) -> bool:
+    """A tmpfs of its own on ``scratch``; the rest of /tmp (shared with later runners) becomes read-only."""
+    options = f"size={size_bytes},mode=0755".encode()
+    if LIBC.mount(b"tmpfs", scratch.encode(), b"tmpfs", 0, options) != 0:
+        return False
+    LIBC.mount(None, b"/tmp", None, MS_REMOUNT | MS_BIND | MS_RDONLY, None)
+    return True
+
+
+def _reachable_by_anyone(path: str) -> bool:
+    """Every directory from / down to ``path`` lets other users in (o+x): an unprivileged uid can import from it."""
+    path = os.path.realpath(path)
+    while True:
+        if not os.stat(path).st_mode & 0o001:
+            return False
+        if path == "/":
+            return True
+        path = os.path.dirname(path)
+
+
+RUNTIME_PUBLIC = all(_reachable_by_anyone(p) for p in (sys.prefix, sys.base_prefix, os.path.dirname(torch.__file__)))
+"""Whether student code can run as nobody and still import from this Python installation (e.g. not under /root)."""
 
 
 def _drop_capabilities() -> None:
@@ -94,8 +114,17 @@ def _apply_limits(limits: dict) -> None:
             pass  # e.g. a hard limit already lower: keep it
 
 
-def start_runner(data: socket.socket, output_fd: int, limits: dict) -> None:
-    """In the forked child: isolate, limit, then serve the grader until it hangs up. Never returns."""
+def start_runner(data: socket.socket, output_fd: int, limits: dict, scratch: str) -> None:
+    """In the forked child: isolate, limit, then serve the grader until it hangs up. Never returns.
+
+    ``scratch`` is the runner's only writable directory: a private tmpfs when namespaces work.
+    """
+    if os.geteuid() == 0 and RUNTIME_PUBLIC:  # no bubblewrap, run as root: student code runs as nobody
+        os.chown(scratch, NOBODY, NOBODY)
+        os.setgroups([])
+        os.setgid(NOBODY)
+        os.setuid(NOBODY)
+        LIBC.prctl(PR_SET_DUMPABLE, 1)  # else /proc/self stays root's and the uid map below can't be written
     isolated = _private_namespaces()
     if isolated:
         init = os.fork()  # the first child in the new PID namespace is its init
@@ -103,15 +132,11 @@ def start_runner(data: socket.socket, output_fd: int, limits: dict) -> None:
             _, status = os.waitpid(init, 0)
             os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
         LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # our parent killed -> we die -> the namespace dies
-        private_tmp = _mount_private_tmp(int(limits["tmp_bytes"]))
+        private_tmp = _mount_private(scratch, int(limits["tmp_bytes"]))
         _drop_capabilities()
     else:
         os.setsid()  # at least a process group the zygote can kill
         private_tmp = False
-        if os.geteuid() == 0:  # no namespaces (e.g. in Docker): at least not root, so no project file is writable
-            os.setgroups([])
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)
     os.dup2(output_fd, 1)
     os.dup2(output_fd, 2)
     os.close(output_fd)
@@ -120,7 +145,7 @@ def start_runner(data: socket.socket, output_fd: int, limits: dict) -> None:
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     _apply_limits(limits)
-    Runner(data, isolated=isolated, private_tmp=private_tmp).serve()
+    Runner(data, scratch, isolated=isolated, private_tmp=private_tmp).serve()
     os._exit(0)
 
 
@@ -143,8 +168,9 @@ def _plain_tensor(value: torch.Tensor) -> torch.Tensor:
 class Runner:
     """Serves one submission: ``load`` its program, then ``call`` its functions on the grader's inputs."""
 
-    def __init__(self, data: socket.socket, isolated: bool, private_tmp: bool):
+    def __init__(self, data: socket.socket, scratch: str, isolated: bool, private_tmp: bool):
         self.data = data
+        self.scratch = scratch
         self.namespace: dict = {}
         self.origins: tuple[str, ...] = ()
         self.isolated = isolated
@@ -166,7 +192,8 @@ class Runner:
             protocol.send(self.data, reply, out)
 
     def load(self, message: dict, arrays: dict) -> dict:
-        root = SUBMISSION_DIR if self.private_tmp else os.path.join("/tmp", f"simgrade-{os.getpid()}")
+        root = os.path.join(self.scratch, "submission")
+        os.environ["TMPDIR"] = os.environ["HOME"] = self.scratch
         for index, relative in enumerate(message["files"]):
             parts = [p for p in str(relative).split("/") if p not in ("", ".", "..")]
             path = os.path.join(root, *parts)
@@ -268,7 +295,9 @@ def zygote(control: socket.socket) -> None:
     """Fork runners on request until the grader says exit or hangs up."""
     torch.set_num_threads(1)
     vm_kib = int(open("/proc/self/status").read().split("VmSize:")[1].split()[0])
-    control.send(json.dumps({"ready": True, "vm_kib": vm_kib, "uid": os.getuid()}).encode())
+    runner_uid = NOBODY if os.geteuid() == 0 and RUNTIME_PUBLIC else os.geteuid()
+    control.send(json.dumps({"ready": True, "vm_kib": vm_kib, "uid": os.getuid(), "runner_uid": runner_uid}).encode())
+    scratches: dict[int, str] = {}
     while True:
         try:
             raw, fds, _, _ = socket.recv_fds(control, 1 << 16, 4)
@@ -278,11 +307,14 @@ def zygote(control: socket.socket) -> None:
             return
         request = json.loads(raw)
         if request["op"] == "spawn":
+            scratch = f"/tmp/simgrade-runner-{os.getpid()}-{len(scratches)}"
+            os.mkdir(scratch, 0o700)
             pid = os.fork()
             if pid == 0:
                 control.close()
                 data = socket.socket(fileno=fds[0])
-                start_runner(data, fds[1], request["limits"])
+                start_runner(data, fds[1], request["limits"], scratch)
+            scratches[pid] = scratch
             for fd in fds:
                 os.close(fd)
             control.send(json.dumps({"pid": pid}).encode())
@@ -297,6 +329,7 @@ def zygote(control: socket.socket) -> None:
                 os.waitpid(pid, 0)
             except ChildProcessError:
                 pass
+            shutil.rmtree(scratches.pop(pid, ""), ignore_errors=True)  # a plain directory when namespaces failed
             control.send(b'{"killed": true}')
         else:
             return
