@@ -88,6 +88,7 @@ def contrastive_loss(enc, batch1, batch2, tau):
     assert reply["status"] == "error"
     seen, writable, uid = json.loads(reply["error"].split(": ", 1)[1])
     assert seen == [False] * 5 and writable == [False] * 3 and uid != 0
+    assert not (PROJECT_ROOT / "x").exists()
 
 
 def test_infinite_loop_is_stopped_at_the_time_limit(sandbox):

@@ -43,7 +43,7 @@ CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID = 0x00020000, 0x10000000, 0x20000000
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE = 1, 4
 LIBC = ctypes.CDLL(None, use_errno=True)
 NOBODY = 65534
-MS_RDONLY, MS_REMOUNT, MS_BIND = 1, 32, 4096
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_NOATIME, MS_BIND, MS_RELATIME = 1, 2, 4, 8, 32, 1024, 4096, 1 << 21
 MAX_VALUE_ELEMENTS = 1 << 16
 # What the runner uses to look at the student's effects, taken before any student code runs (which may patch torch).
 _EQUAL = torch.equal
@@ -70,7 +70,10 @@ def _mount_private(scratch: str, size_bytes: int) -> bool:
     options = f"size={size_bytes},mode=0755".encode()
     if LIBC.mount(b"tmpfs", scratch.encode(), b"tmpfs", 0, options) != 0:
         return False
-    LIBC.mount(None, b"/tmp", None, MS_REMOUNT | MS_BIND | MS_RDONLY, None)
+    kept = os.statvfs("/tmp").f_flag  # nosuid, nodev, noexec, atime flags are locked: a remount must keep them
+    flags = MS_REMOUNT | MS_BIND | MS_RDONLY | (kept & (MS_NOSUID | MS_NODEV | MS_NOEXEC))
+    flags |= (MS_RELATIME if kept & os.ST_RELATIME else 0) | (MS_NOATIME if kept & os.ST_NOATIME else 0)
+    LIBC.mount(None, b"/tmp", None, flags, None)
     return True
 
 
