@@ -7,6 +7,7 @@ their ratio, and the grader's own peak memory (goal: < 1 GiB). Prints one JSON l
 """
 import argparse
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -20,6 +21,13 @@ PEAK = ("import resource, sys, contextlib, io\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    main([sys.argv[1]])\n"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.machine()
 
 
 def wall(command: list[str]) -> float:
@@ -41,7 +49,7 @@ def main() -> None:
     peak_kib = int(subprocess.run([sys.executable, "-c", PEAK, args.submission], cwd=ROOT, check=True,
                                   capture_output=True, text=True).stdout.split()[-1])
     print(json.dumps({
-        "machine": f"{platform.machine()} {platform.processor() or ''} {__import__('os').cpu_count()} cores".strip(),
+        "machine": f"{cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "submission": args.submission,
         "import_torch_s": round(statistics.median(bare), 3),
         "grade_s": round(statistics.median(grading), 3),
