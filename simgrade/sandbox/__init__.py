@@ -95,6 +95,7 @@ class _ProcessCgroup:
         self.path: Path | None = None
         for base in (Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup")):
             if (base / "pids.max").exists() or (base / "cgroup.procs").exists() and base.name == "pids":
+                self._sweep(base)
                 candidate = base / f"simgrade-{os.getpid()}-{id(self)}"
                 try:
                     candidate.mkdir()
@@ -109,12 +110,27 @@ class _ProcessCgroup:
         if self.path is not None:
             (self.path / "cgroup.procs").write_text(str(os.getpid()))
 
+    @staticmethod
+    def _sweep(base: Path) -> None:
+        """Remove the empty cgroups of graders that are gone (one killed before it could clean up)."""
+        for stale in base.glob("simgrade-*-*"):
+            owner = stale.name.split("-")[1]
+            if owner.isdigit() and not Path(f"/proc/{owner}").exists():
+                try:
+                    stale.rmdir()
+                except OSError:
+                    pass
+
     def remove(self) -> None:
-        if self.path is not None:
+        """Delete the cgroup once its last process has gone (the kernel refuses while any remain)."""
+        if self.path is None:
+            return
+        for _ in range(100):
             try:
                 self.path.rmdir()
+                return
             except OSError:
-                pass
+                time.sleep(0.01)
 
 
 class _Drain(threading.Thread):
