@@ -12,6 +12,7 @@ Student code runs only in runners. What goes back is plain data: JSON numbers an
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -29,6 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional  # noqa: E402,F401  (imported once here, before any fork)
+from torch.overrides import TorchFunctionMode  # noqa: E402
 
 import probe_models  # noqa: E402
 import protocol  # noqa: E402
@@ -163,6 +165,32 @@ def _describe(error: BaseException, origins: tuple[str, ...]) -> dict:
     return {"error": _short(f"{type(error).__name__}: {error}"), "error_type": type(error).__name__, "where": where}
 
 
+def _is_cuda(device) -> bool:
+    try:
+        return torch.device(device).type == "cuda"
+    except (TypeError, RuntimeError):
+        return False
+
+
+class _CudaMeansCpu(TorchFunctionMode):
+    """Notebooks write ``.cuda()``, ``.to('cuda')``, ``device='cuda'``: on a grader without a GPU, that means stay here."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = dict(kwargs or {})
+        if _is_cuda(kwargs.get("device")):
+            kwargs["device"] = "cpu"
+        if func is torch.Tensor.cuda:
+            return args[0]
+        if func is torch.Tensor.to:
+            args = tuple("cpu" if isinstance(a, (str, torch.device)) and _is_cuda(a) else a for a in args)
+        return func(*args, **kwargs)
+
+
+def _on_this_device():
+    """The context student code runs in: CUDA requests land on the CPU when there is no GPU."""
+    return contextlib.nullcontext() if torch.cuda.is_available() else _CudaMeansCpu()
+
+
 def _plain_tensor(value: torch.Tensor) -> torch.Tensor:
     with torch._C.DisableTorchFunction():
         return torch.Tensor.as_subclass(value, torch.Tensor)
@@ -206,9 +234,6 @@ class Runner:
         os.makedirs(root, exist_ok=True)
         os.chdir(root)
         sys.path.insert(0, root)
-        if not torch.cuda.is_available():  # notebooks call .cuda(); on this CPU grader that means "stay put"
-            torch.Tensor.cuda = lambda self, *args, **kwargs: self
-            torch.nn.Module.cuda = lambda self, *args, **kwargs: self
         notes = []
         for program in message["programs"]:
             origin = os.path.join(root, program["origin"])
@@ -218,7 +243,8 @@ class Runner:
             module.__dict__["device"] = torch.device("cpu")
             for chunk in program["chunks"]:
                 try:
-                    exec(compile(chunk["source"], origin, "exec"), module.__dict__)  # inside the sandbox only
+                    with _on_this_device():
+                        exec(compile(chunk["source"], origin, "exec"), module.__dict__)  # inside the sandbox only
                 except BaseException as error:  # noqa: BLE001 - SystemExit too: a chunk that fails is skipped
                     notes.append(f"skipped {chunk['label']}: {_describe(error, self.origins)['error']}")
             self.namespace[program["function"]] = module.__dict__.get(program["function"])
@@ -244,7 +270,8 @@ class Runner:
         np.random.seed(0)
         random.seed(0)
         try:
-            result = function(*args)
+            with _on_this_device():
+                result = function(*args)
         except BaseException as error:  # noqa: BLE001 - the student's failure is an observation
             return {"status": "error", **_describe(error, self.origins)}, {}
         reply, out = self.observe(result, modules)
