@@ -9,6 +9,7 @@ says so plainly.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -22,13 +23,17 @@ from pathlib import Path
 from typing import Callable
 
 from simgrade import PROJECT_ROOT
-from simgrade.sandbox.inside import protocol
+from simgrade.sandbox.inside import protocol, uids
 from simgrade.sandbox.limits import Limits
 
 INSIDE = Path(__file__).resolve().parent / "inside"
 NOBODY = 65534
 READY_SECONDS = 120.0
 MAX_CRASHES = 3
+MAX_KEPT_BYTES = 64 << 20
+"""Array bytes a session keeps from the student's replies, all calls together; past it the runner is stopped."""
+MAX_ARRAY_ELEMENTS = 1 << 16
+"""Largest array kept from one reply (a loss is one number; gradients are the small probe networks')."""
 
 
 class SandboxError(Exception):
@@ -50,18 +55,23 @@ def _runtime_roots() -> list[Path]:
 
 def _project_masks(roots: list[Path]) -> list[Path]:
     """Project folders that lie inside a runtime root (an installed copy): hidden from the sandbox."""
-    import checks
-    import reference
     import simgrade
 
-    project = [PROJECT_ROOT, Path(simgrade.__file__).parent, Path(reference.__file__).parent,
-               Path(checks.__file__).parent, PROJECT_ROOT / "answers"]
+    project = [PROJECT_ROOT, Path(simgrade.__file__).parent, *project_secrets()]
     return sorted({p.resolve() for p in project if any(r == p or r in p.parents for r in roots)})
+
+
+def project_secrets() -> list[Path]:
+    """What student code must never read: the answer key, the reference implementations, the claim checks."""
+    import checks
+    import reference
+
+    return [PROJECT_ROOT / "answers", Path(reference.__file__).parent, Path(checks.__file__).parent]
 
 
 def _bwrap_command(fd: int, uid: int) -> list[str]:
     roots = _runtime_roots()
-    command = ["bwrap", "--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-net",
+    command = [_bwrap(), "--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-net",
                "--unshare-uts", "--unshare-cgroup-try", "--uid", str(uid), "--gid", str(uid),
                "--die-with-parent", "--new-session", "--cap-drop", "ALL",
                "--tmpfs", "/tmp"]  # first: a runtime that lives under /tmp is bound on top of it
@@ -82,33 +92,92 @@ def _bwrap_command(fd: int, uid: int) -> list[str]:
     return command + ["--", sys.executable, "-I", "-B", "/sandbox/worker.py", str(fd)]
 
 
+def _bwrap() -> str | None:
+    """bubblewrap's absolute path (the root launcher execs it without a PATH search)."""
+    return shutil.which("bwrap")
+
+
 def _environment() -> dict[str, str]:
     return {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0",
             "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "",
             "PYTHONDONTWRITEBYTECODE": "1"}
 
 
-class _ProcessCgroup:
-    """A pids cgroup capping the sandbox's processes when the grader runs as root (RLIMIT_NPROC does not bind root)."""
+def _own_cgroups() -> dict[str, str]:
+    """This process's cgroup per controller (``""``: the v2 hierarchy), from /proc/self/cgroup."""
+    own = {}
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            _, controllers, path = line.rstrip("\n").split(":", 2)
+            for controller in controllers.split(",") if controllers else [""]:
+                own[controller] = path
+    return own
 
-    def __init__(self, limit: int):
-        self.path: Path | None = None
-        for base in (Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup")):
-            if (base / "pids.max").exists() or (base / "cgroup.procs").exists() and base.name == "pids":
-                self._sweep(base)
-                candidate = base / f"simgrade-{os.getpid()}-{id(self)}"
-                try:
-                    candidate.mkdir()
-                    (candidate / "pids.max").write_text(str(limit))
-                except OSError:
-                    continue
-                self.path = candidate
-                return
 
-    def enter(self) -> None:
-        """Called in the child before exec: move it into the cgroup."""
-        if self.path is not None:
-            (self.path / "cgroup.procs").write_text(str(os.getpid()))
+class _Cgroup:
+    """Caps the processes and the memory of the whole sandbox, all its processes together (grader as root).
+
+    RLIMIT_NPROC does not bind root and RLIMIT_AS counts one process at a time; a cgroup counts the
+    whole tree. v2 (pids.max, memory.max, memory.swap.max) or v1 (the pids and memory hierarchies),
+    made inside the grader's own cgroup so that any limit on the grader still holds.
+    """
+
+    def __init__(self, processes: int):
+        self.dirs: list[Path] = []
+        self.memory: list[tuple[Path, str]] = []  # (folder, kind): where the memory limit goes once the zygote is up
+        name = f"simgrade-{os.getpid()}-{id(self)}"
+        own = _own_cgroups()
+        if Path("/sys/fs/cgroup/cgroup.controllers").exists():
+            for parent in (Path("/sys/fs/cgroup" + own.get("", "/")), Path("/sys/fs/cgroup")):
+                folder = self._make(parent, name, {"pids.max": str(processes)}, enable="+pids +memory")
+                if folder is not None:
+                    self.memory.append((folder, "v2"))
+                    return
+            return
+        for controller, settings in (("pids", {"pids.max": str(processes)}), ("memory", {})):
+            base = Path("/sys/fs/cgroup") / controller
+            folder = self._make(base / own.get(controller, "/").lstrip("/"), name, settings) if base.is_dir() else None
+            if folder is not None and controller == "memory":
+                self.memory.append((folder, "v1"))
+
+    def _make(self, parent: Path, name: str, settings: dict[str, str], enable: str = "") -> Path | None:
+        self._sweep(parent)
+        folder = parent / name
+        try:
+            if enable:
+                (parent / "cgroup.subtree_control").write_text(enable)
+            folder.mkdir()
+        except OSError:
+            return None
+        self.dirs.append(folder)
+        try:
+            for setting, value in settings.items():
+                (folder / setting).write_text(value)
+        except OSError:
+            pass
+        return folder
+
+    @property
+    def procs(self) -> list[str]:
+        """The files a process writes its pid into to join."""
+        return [str(d / "cgroup.procs") for d in self.dirs]
+
+    def limit_memory(self, extra_bytes: int) -> int | None:
+        """Cap memory at what the zygote holds now (torch imported; page cache excepted) plus ``extra_bytes``; no swap."""
+        for folder, kind in self.memory:
+            usage, cache, limit_file, swap_file = (("memory.current", "file", "memory.max", "memory.swap.max") if kind == "v2"
+                                                   else ("memory.usage_in_bytes", "cache", "memory.limit_in_bytes",
+                                                         "memory.memsw.limit_in_bytes"))
+            try:
+                stats = dict(line.split() for line in (folder / "memory.stat").read_text().splitlines())
+                limit = int((folder / usage).read_text()) - int(stats.get(cache, 0)) + extra_bytes
+                (folder / limit_file).write_text(str(limit))
+            except (OSError, ValueError):
+                continue
+            with contextlib.suppress(OSError):
+                (folder / swap_file).write_text("0" if kind == "v2" else str(limit))
+            return limit
+        return None
 
     @staticmethod
     def _sweep(base: Path) -> None:
@@ -116,21 +185,19 @@ class _ProcessCgroup:
         for stale in base.glob("simgrade-*-*"):
             owner = stale.name.split("-")[1]
             if owner.isdigit() and not Path(f"/proc/{owner}").exists():
-                try:
+                with contextlib.suppress(OSError):
                     stale.rmdir()
-                except OSError:
-                    pass
 
     def remove(self) -> None:
-        """Delete the cgroup once its last process has gone (the kernel refuses while any remain)."""
-        if self.path is None:
-            return
-        for _ in range(100):
-            try:
-                self.path.rmdir()
-                return
-            except OSError:
-                time.sleep(0.01)
+        """Delete the cgroups once their last process has gone (the kernel refuses while any remain)."""
+        for folder in self.dirs:
+            for _ in range(100):
+                try:
+                    folder.rmdir()
+                    break
+                except OSError:
+                    time.sleep(0.01)
+        self.dirs = []
 
 
 class _Drain(threading.Thread):
@@ -155,16 +222,26 @@ class _Drain(threading.Thread):
 
 
 class Sandbox:
-    """The zygote process and the isolation it runs under."""
+    """The zygote process and the isolation it runs under.
 
-    def __init__(self, limits: Limits = Limits(), isolate: str = "auto"):
+    As root, nothing of the student's runs as root: bubblewrap itself is started as a dedicated
+    unprivileged uid (:mod:`~simgrade.sandbox.inside.uids`), or, without bubblewrap, the zygote
+    puts each runner under a dedicated uid of its own. ``protect`` are more places student code
+    must not reach (other submissions, the results folder): hidden where a mount namespace can be
+    made, and checked from inside every runner before its code runs (the report says what held).
+    """
+
+    def __init__(self, limits: Limits = Limits(), isolate: str = "auto", protect: list[Path] = ()):
         self.limits = limits
         self.want = isolate  # "auto": bubblewrap if it works; "bwrap": required; "none": plain process
+        self.protect = [str(Path(p).resolve()) for p in [*project_secrets(), *protect]]
         self.process: subprocess.Popen | None = None
         self.control: socket.socket | None = None
         self.isolation = ""
         self.isolated = False
-        self._cgroup: _ProcessCgroup | None = None
+        self._why_not = ""
+        self._cgroup: _Cgroup | None = None
+        self._lease: uids.UidLease | None = None
         self._stderr = None
         self._lock = threading.Lock()
 
@@ -173,28 +250,27 @@ class Sandbox:
         """Start the zygote without waiting for it (it imports torch meanwhile)."""
         if self.process is not None:
             return self
-        use_bwrap = self.want != "none" and shutil.which("bwrap") is not None
+        use_bwrap = self.want != "none" and _bwrap() is not None
         if self.want == "bwrap" and not use_bwrap:
             raise SandboxError("bubblewrap (bwrap) is required but not installed")
+        if not use_bwrap and not self._why_not:
+            self._why_not = "isolation disabled by request" if self.want == "none" else "bubblewrap (bwrap) is not installed"
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._stderr = tempfile.TemporaryFile()
         kwargs: dict = {"pass_fds": (theirs.fileno(),), "stdin": subprocess.DEVNULL,
-                        "stdout": self._stderr, "stderr": self._stderr}
+                        "stdout": self._stderr, "stderr": self._stderr, "env": _environment()}
+        root = os.geteuid() == 0
         if use_bwrap:
-            root = os.geteuid() == 0
-            uid = NOBODY if root else os.getuid()
-            command = _bwrap_command(theirs.fileno(), uid)
             if root:
-                self._cgroup = _ProcessCgroup(self.limits.processes)
-                kwargs["preexec_fn"] = self._cgroup.enter
-            self.isolation = ("isolated: bubblewrap (user, mount, PID, network, IPC namespaces; read-only runtime, "
-                              f"no project files) as uid {uid}; per-submission PID and mount namespaces")
+                self._lease = uids.UidLease()
+            command = _bwrap_command(theirs.fileno(), NOBODY if root else os.getuid())
         else:
             command = [sys.executable, "-I", "-B", str(INSIDE / "worker.py"), str(theirs.fileno())]
-            kwargs["env"] = _environment()
-            reason = "isolation disabled by request" if self.want == "none" else "bubblewrap (bwrap) is not installed"
-            self.isolation = (f"NOT ISOLATED: {reason}; student code ran in a separate process with resource "
-                              "limits only, able to read this machine's files")
+        if root:  # through the launcher: cgroup, a runtime any uid can read, then (bubblewrap) the dedicated uid
+            self._cgroup = _Cgroup(self.limits.processes)
+            config = {"cgroups": self._cgroup.procs, "reach": [str(r) for r in _runtime_roots()] + [str(INSIDE)],
+                      "hide": [] if use_bwrap else self.protect, "uid": self._lease.uid if use_bwrap else None}
+            command = [sys.executable, "-I", "-S", "-B", str(INSIDE / "launch.py"), json.dumps(config), *command]
         self.process = subprocess.Popen(command, **kwargs)
         theirs.close()
         self.control = ours
@@ -212,29 +288,47 @@ class Sandbox:
         self.control.settimeout(None)
         if raw:
             self.ready = json.loads(raw)
-            if not self.isolated:
-                uid = self.ready.get("runner_uid")
-                self.isolation += (" as root (this Python installation is not readable by an unprivileged user), "
-                                   "so it could also change them" if uid == 0 else f" as uid {uid}")
+            memory = self._cgroup.limit_memory(self.limits.memory_bytes) if self._cgroup else None
+            self.isolation = self._describe(memory)
             return
         detail = self._startup_error()
         self.close()
         if self.isolated and self.want == "auto":
             self.want = "none"
+            self._why_not = f"bubblewrap failed: {detail}"
             self.start()
-            self.isolation += f" (bubblewrap failed: {detail})"
             return self.wait_ready()
         raise SandboxError(f"the sandbox did not start: {detail}")
+
+    def _describe(self, memory: int | None) -> str:
+        """The report's first line: what isolates student code, in this mode, on this machine."""
+        limits = (f"{self.limits.processes} processes and {memory / (1 << 30):.1f} GiB for the whole sandbox (cgroup)"
+                  if memory else f"{self.limits.memory_bytes / (1 << 30):g} GiB per process (no cgroup)")
+        if self.isolated:
+            who = (f"a dedicated unprivileged uid ({self._lease.uid}), never root" if self._lease
+                   else f"this user (uid {os.getuid()})")
+            return (f"isolated: bubblewrap as {who}, no capabilities; each submission in its own user, mount, PID, "
+                    f"IPC and network namespaces, with its own /proc, /tmp and /dev/shm; read-only runtime, no project "
+                    f"files; {limits}")
+        if not self.ready.get("root"):
+            return (f"NOT ISOLATED ({self._why_not}): student code ran in a separate process as this user "
+                    f"(uid {os.getuid()}), able to read and write what this user can; {limits}")
+        if not self.ready.get("runtime_public"):
+            return (f"NOT ISOLATED ({self._why_not}), and student code was NOT RUN: the grader is root and this Python "
+                    "installation is not readable by an unprivileged user")
+        return (f"NOT ISOLATED ({self._why_not}): student code ran in a separate process as a dedicated unprivileged "
+                f"uid (never root), every process and file of that uid removed before results were written; {limits}")
 
     def _startup_error(self) -> str:
         if self._stderr is None:
             return "no output"
         self._stderr.seek(0)
         lines = self._stderr.read()[-2000:].decode("utf-8", "replace").strip().splitlines()
+        lines = [line for line in lines if not line.startswith("simgrade-launch: view:")]
         return lines[-1] if lines else "no output"
 
     def close(self) -> None:
-        """Stop the zygote (and, with it, every runner it forked)."""
+        """Stop the zygote (and, with it, every runner it forked); as root, nothing of the sandbox's uid survives."""
         if self.control is not None:
             try:
                 self.control.send(b'{"op": "exit"}')
@@ -249,6 +343,9 @@ class Sandbox:
                 self.process.kill()
                 self.process.wait()
             self.process = None
+        if self._lease is not None:
+            self._lease.release()
+            self._lease = None
         if self._cgroup is not None:
             self._cgroup.remove()
             self._cgroup = None
@@ -283,7 +380,8 @@ class Sandbox:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         out_r, out_w = os.pipe()
         try:
-            reply = self._request({"op": "spawn", "limits": self.limits.for_runner()}, [theirs.fileno(), out_w])
+            reply = self._request({"op": "spawn", "limits": self.limits.for_runner(), "protect": self.protect},
+                                  [theirs.fileno(), out_w])
         finally:
             theirs.close()
             os.close(out_w)
@@ -299,8 +397,9 @@ class Sandbox:
 
 _REPLY_TYPES = {"status": str, "kind": str, "type": str, "dtype": str, "error": str, "error_type": str,
                 "backward_error": str, "subclass": bool, "requires_grad": bool, "repeat": bool, "ok": bool,
-                "isolated": bool, "private_tmp": bool, "pid": int}
-_REPLY_LISTS = {"shape": int, "no_grad": str, "changed_inputs": str, "where": str, "notes": str}
+                "isolated": bool, "private_tmp": bool, "pid": int, "uid": int}
+_REPLY_LISTS = {"shape": int, "no_grad": str, "changed_inputs": str, "where": str, "notes": str, "missing": str,
+                "exposed": str}
 
 
 def plain_reply(reply: dict) -> dict:
@@ -343,6 +442,7 @@ class Session:
         self.timed_out: set[str] = set()
         self.crashes: dict[str, int] = {}
         self.events: list[str] = []
+        self.kept_bytes = 0
         self._outputs: list[str] = []
 
     def _start(self) -> dict:
@@ -364,7 +464,22 @@ class Session:
             return {"ok": False, "status": "load_failed", "error": f"the submission's code ended the process while loading ({error})"}
         if self.load_reply is None:
             self.load_reply = reply
+            self._note_protections(reply)
         return reply
+
+    def _note_protections(self, reply: dict) -> None:
+        """One line for what did not hold around this runner (measured inside it, before its code ran)."""
+        gaps = [f"no {m}" for m in reply.get("missing", [])] + [f"could {e}" for e in reply.get("exposed", [])]
+        if gaps:
+            self.events.append("protections missing for this submission's code: " + "; ".join(gaps))
+
+    def _keep(self, arrays: dict) -> dict:
+        """The reply's numeric arrays of a plausible size; past the session's budget the runner is stopped."""
+        kept = {name: a for name, a in arrays.items() if a.dtype.kind in "fiub" and a.size <= MAX_ARRAY_ELEMENTS}
+        self.kept_bytes += sum(a.nbytes for a in kept.values())
+        if self.kept_bytes > MAX_KEPT_BYTES:
+            raise protocol.ProtocolError(f"its replies passed {MAX_KEPT_BYTES >> 20} MiB")
+        return kept
 
     def _stop(self) -> None:
         if self.pid is not None:
@@ -425,7 +540,7 @@ class Session:
         while len(replies) < len(requests):
             try:
                 reply, arrays = protocol.receive(channel, time.monotonic() + limit)
-                replies.append((plain_reply(reply), arrays))
+                replies.append((plain_reply(reply), self._keep(arrays)))
             except TimeoutError:
                 self.timed_out.add(function)
                 self._stop()

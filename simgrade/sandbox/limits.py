@@ -5,13 +5,17 @@
 | wall time per call      | 20 s     | the grader stops waiting and kills the runner (and its PID namespace)   |
 | wall time to load       | 20 s     | the same, for executing the submission's imports and definitions        |
 | CPU time per runner     | 120 s    | RLIMIT_CPU                                                              |
-| memory                  | 4 GiB    | RLIMIT_AS: 4 GiB of address space beyond the runtime already mapped     |
-| processes and threads   | 256      | RLIMIT_NPROC as an unprivileged uid; a pids cgroup when run as root     |
+| memory                  | 4 GiB    | as root: a memory cgroup over the whole sandbox (zygote's use + 4 GiB); |
+|                         |          | always: RLIMIT_AS, 4 GiB of address space per process beyond the runtime|
+| processes and threads   | 256      | RLIMIT_NPROC (binds: student code never runs as root); as root also a   |
+|                         |          | pids cgroup over the whole sandbox                                      |
 | file size               | 16 MiB   | RLIMIT_FSIZE                                                            |
 | open files              | 128      | RLIMIT_NOFILE                                                           |
-| writable disk           | 64 MiB   | a private tmpfs on /tmp per runner (its own mount namespace)           |
+| writable disk           | 64 MiB   | a private tmpfs on the runner's /tmp scratch (its own mount namespace); |
+|                         | + 16 MiB | a private tmpfs on /dev/shm; /tmp's rest and /dev read-only             |
 | captured output         | 16 KiB   | stdout+stderr drained from a pipe; the rest is counted, not kept        |
-| network                 | none     | bubblewrap's own network namespace                                      |
+| replies kept            | 64 MiB   | numeric arrays of at most 65,536 elements; past the budget, stopped     |
+| network                 | none     | a network namespace (bubblewrap's, and one more per runner)             |
 | visible files           | runtime  | read-only: /usr, /etc, the Python installation; nothing of the project  |
 """
 from __future__ import annotations
@@ -39,6 +43,8 @@ class Limits:
     """Open file descriptors."""
     tmp_bytes: int = 64 << 20
     """Size of the private /tmp."""
+    shm_bytes: int = 16 << 20
+    """Size of the private /dev/shm."""
     output_bytes: int = 16 << 10
     """Captured stdout and stderr kept per runner."""
 

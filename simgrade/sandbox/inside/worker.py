@@ -18,6 +18,7 @@ import json
 import os
 import random
 import resource
+import select
 import shutil
 import signal
 import socket
@@ -34,6 +35,7 @@ from torch.overrides import TorchFunctionMode  # noqa: E402
 
 import probe_models  # noqa: E402
 import protocol  # noqa: E402
+import uids  # noqa: E402
 
 for optional in ("einops", "torch.nn"):  # what students import; a missing one is their ImportError later
     try:
@@ -42,23 +44,40 @@ for optional in ("einops", "torch.nn"):  # what students import; a missing one i
         pass
 
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID = 0x00020000, 0x10000000, 0x20000000
-PR_SET_PDEATHSIG, PR_SET_DUMPABLE = 1, 4
+CLONE_NEWIPC, CLONE_NEWNET = 0x08000000, 0x40000000
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS = 1, 4, 38
 LIBC = ctypes.CDLL(None, use_errno=True)
-NOBODY = 65534
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_NOATIME, MS_BIND, MS_RELATIME = 1, 2, 4, 8, 32, 1024, 4096, 1 << 21
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_NOATIME, MS_BIND, MS_REC, MS_RELATIME = 1, 2, 4, 8, 32, 1024, 4096, 16384, 1 << 21
+LOCKED_FLAGS = MS_NOSUID | MS_NODEV | MS_NOEXEC  # a remount inside a user namespace must keep these
 MAX_VALUE_ELEMENTS = 1 << 16
-# What the runner uses to look at the student's effects, taken before any student code runs (which may patch torch).
+# What the runner uses to look at the student's effects, bound before any student code runs (which may patch
+# torch's Python layer; these are the C implementations, which it cannot reach).
+_TENSOR = torch._C.TensorBase
 _EQUAL = torch.equal
-_CLONE = torch.Tensor.clone
-_VERSION = torch._C.TensorBase._version.__get__
+_CLONE = _TENSOR.clone
+_VERSION = _TENSOR._version.__get__
+_AS_SUBCLASS = _TENSOR.as_subclass
+_REQUIRES_GRAD = _TENSOR.requires_grad.__get__
+_DETACH = _TENSOR.detach
+_TO = _TENSOR.to
+_NUMPY = _TENSOR.numpy
+_RESHAPE = _TENSOR.reshape
+_IS_FLOATING = _TENSOR.is_floating_point
+_IS_COMPLEX = _TENSOR.is_complex
+_NUMEL = _TENSOR.numel
+_SHAPE = _TENSOR.shape.__get__
+_DTYPE = _TENSOR.dtype.__get__
+_NO_TORCH_FUNCTION = torch._C.DisableTorchFunction
+_RUN_BACKWARD = torch.autograd.Variable._execution_engine.run_backward
+_ONES_LIKE = torch._C._VariableFunctions.ones_like
 MAX_TEXT = 600
 
 
 # ------------------------------------------------------------------------------------------ runner
 def _private_namespaces() -> bool:
-    """Enter new user, mount and PID namespaces (the runner is single-threaded right after fork)."""
+    """Enter new user, mount, PID, IPC and network namespaces (the runner is single-threaded right after fork)."""
     uid, gid = os.getuid(), os.getgid()
-    if LIBC.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID) != 0:
+    if LIBC.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWNET) != 0:
         return False
     for path, text in (("/proc/self/setgroups", "deny"), ("/proc/self/uid_map", f"{uid} {uid} 1"),
                        ("/proc/self/gid_map", f"{gid} {gid} 1")):
@@ -67,31 +86,41 @@ def _private_namespaces() -> bool:
     return True
 
 
-def _mount_private(scratch: str, size_bytes: int) -> bool:
-    """A tmpfs of its own on ``scratch``; the rest of /tmp (shared with later runners) becomes read-only."""
-    options = f"size={size_bytes},mode=0755".encode()
-    if LIBC.mount(b"tmpfs", scratch.encode(), b"tmpfs", 0, options) != 0:
-        return False
-    kept = os.statvfs("/tmp").f_flag  # nosuid, nodev, noexec, atime flags are locked: a remount must keep them
-    flags = MS_REMOUNT | MS_BIND | MS_RDONLY | (kept & (MS_NOSUID | MS_NODEV | MS_NOEXEC))
+def _remount_read_only(path: str) -> bool:
+    LIBC.mount(path.encode(), path.encode(), None, MS_BIND | MS_REC, None)  # a mount point of its own (the host's /tmp may not be)
+    kept = os.statvfs(path).f_flag
+    flags = MS_REMOUNT | MS_BIND | MS_RDONLY | (kept & LOCKED_FLAGS)
     flags |= (MS_RELATIME if kept & os.ST_RELATIME else 0) | (MS_NOATIME if kept & os.ST_NOATIME else 0)
-    LIBC.mount(None, b"/tmp", None, flags, None)
-    return True
+    return LIBC.mount(None, path.encode(), None, flags, None) == 0
 
 
-def _reachable_by_anyone(path: str) -> bool:
-    """Every directory from / down to ``path`` lets other users in (o+x): an unprivileged uid can import from it."""
-    path = os.path.realpath(path)
-    while True:
-        if not os.stat(path).st_mode & 0o001:
-            return False
-        if path == "/":
-            return True
-        path = os.path.dirname(path)
+def _tmpfs(path: str, size_bytes: int, mode: str) -> bool:
+    options = f"size={size_bytes},mode={mode}".encode()
+    return LIBC.mount(b"tmpfs", path.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, options) == 0
 
 
-RUNTIME_PUBLIC = all(_reachable_by_anyone(p) for p in (sys.prefix, sys.base_prefix, os.path.dirname(torch.__file__)))
-"""Whether student code can run as nobody and still import from this Python installation (e.g. not under /root)."""
+def _private_mounts(scratch: str, limits: dict) -> list[str]:
+    """The runner's own view (as init of its PID namespace); returns what could not be done.
+
+    Its own /proc (only its processes), its own tmpfs on ``scratch`` and on /dev/shm, each with its
+    size limit; the rest of /tmp (shared with later runners) and /dev read-only.
+    """
+    missing = []
+    if LIBC.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None) != 0:
+        missing.append("own /proc")
+    if not _tmpfs(scratch, int(limits["tmp_bytes"]), "0755"):
+        missing.append("private /tmp")
+    elif not _remount_read_only("/tmp"):
+        missing.append("read-only shared /tmp")
+    if os.path.isdir("/dev/shm") and not _tmpfs("/dev/shm", int(limits["shm_bytes"]), "1777"):
+        missing.append("private /dev/shm")
+    if not _remount_read_only("/dev"):
+        missing.append("read-only /dev")
+    return missing
+
+
+RUNTIME_PUBLIC = all(uids.reachable_by_others(p) for p in (sys.prefix, sys.base_prefix, os.path.dirname(torch.__file__)))
+"""Whether a runner can switch to an unprivileged uid and still import from this Python installation."""
 
 
 def _drop_capabilities() -> None:
@@ -117,31 +146,76 @@ def _apply_limits(limits: dict) -> None:
             resource.setrlimit(which, (value, value))
         except (ValueError, OSError):
             pass  # e.g. a hard limit already lower: keep it
+    with contextlib.suppress(OSError), open("/proc/self/oom_score_adj", "w") as f:
+        f.write("1000")  # under memory pressure the student's processes go first, never the zygote
 
 
-def start_runner(data: socket.socket, output_fd: int, limits: dict, scratch: str) -> None:
+def _close_fds_except(keep: set[int]) -> None:
+    """Close every inherited descriptor but ``keep`` and 0-2 (the zygote's control socket, uid locks...)."""
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2 and fd not in keep:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def _readable(path: str) -> bool:
+    try:
+        if os.path.isdir(path):
+            os.listdir(path)
+        else:
+            open(path, "rb").close()
+    except OSError:
+        return False
+    return True
+
+
+def _exposed(paths: list[str]) -> list[str]:
+    """The grader's places (key, project, other submissions, results) this process could read or write."""
+    found = []
+    for path in paths:
+        if _readable(path):
+            found.append(f"read {path}")
+        if os.path.exists(path) and os.access(path, os.W_OK):
+            found.append(f"write {path}")
+    return found
+
+
+def start_runner(data: socket.socket, output_fd: int, report_fd: int, limits: dict, scratch: str,
+                 uid: int | None, protect: list[str]) -> None:
     """In the forked child: isolate, limit, then serve the grader until it hangs up. Never returns.
 
     ``scratch`` is the runner's only writable directory: a private tmpfs when namespaces work.
+    ``uid`` (the zygote of ``--isolation none`` run as root) is the dedicated uid to become.
+    The pid to kill (the init of its PID namespace, or its own process group) goes to ``report_fd``.
     """
-    if os.geteuid() == 0 and RUNTIME_PUBLIC:  # no bubblewrap, run as root: student code runs as nobody
-        os.chown(scratch, NOBODY, NOBODY)
-        os.setgroups([])
-        os.setgid(NOBODY)
-        os.setuid(NOBODY)
+    _close_fds_except({data.fileno(), output_fd, report_fd})
+    refusal = ""
+    if uid is not None and not RUNTIME_PUBLIC:
+        refusal = ("student code was not run: the grader runs as root, and this Python installation is not readable "
+                   "by an unprivileged user (install it world-readable, as the Gradescope bundle's setup.sh does)")
+    elif uid is not None:
+        os.chown(scratch, uid, uid)
+        uids.become(uid)
         LIBC.prctl(PR_SET_DUMPABLE, 1)  # else /proc/self stays root's and the uid map below can't be written
-    isolated = _private_namespaces()
+    missing = []
+    isolated = not refusal and _private_namespaces()
     if isolated:
-        init = os.fork()  # the first child in the new PID namespace is its init
+        init = os.fork()  # the first child in the new PID namespace is its init: killing it ends them all
         if init:
+            os.write(report_fd, str(init).encode())
+            os.close(report_fd)
             _, status = os.waitpid(init, 0)
             os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
-        LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # our parent killed -> we die -> the namespace dies
-        private_tmp = _mount_private(scratch, int(limits["tmp_bytes"]))
+        LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        missing = _private_mounts(scratch, limits)
         _drop_capabilities()
     else:
         os.setsid()  # at least a process group the zygote can kill
-        private_tmp = False
+        os.write(report_fd, str(os.getpid()).encode())
+        os.close(report_fd)
+        missing = ["namespaces (PID, mount, IPC)"]
+    LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
     os.dup2(output_fd, 1)
     os.dup2(output_fd, 2)
     os.close(output_fd)
@@ -149,8 +223,13 @@ def start_runner(data: socket.socket, output_fd: int, limits: dict, scratch: str
         stream.reconfigure(write_through=True, line_buffering=True)
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
+    os.close(devnull)
     _apply_limits(limits)
-    Runner(data, scratch, isolated=isolated, private_tmp=private_tmp).serve()
+    if os.geteuid() == 0 and not isolated:
+        refusal = refusal or "student code was not run: the runner could not leave the root user"
+    guard = {"isolated": isolated, "private_tmp": isolated and "private /tmp" not in missing, "missing": missing,
+             "exposed": _exposed(protect), "uid": os.getuid(), "refusal": refusal}
+    Runner(data, scratch, guard).serve()
     os._exit(0)
 
 
@@ -192,20 +271,20 @@ def _on_this_device():
 
 
 def _plain_tensor(value: torch.Tensor) -> torch.Tensor:
-    with torch._C.DisableTorchFunction():
-        return torch.Tensor.as_subclass(value, torch.Tensor)
+    with _NO_TORCH_FUNCTION():
+        return _AS_SUBCLASS(value, torch.Tensor)
 
 
 class Runner:
     """Serves one submission: ``load`` its program, then ``call`` its functions on the grader's inputs."""
 
-    def __init__(self, data: socket.socket, scratch: str, isolated: bool, private_tmp: bool):
+    def __init__(self, data: socket.socket, scratch: str, guard: dict):
         self.data = data
         self.scratch = scratch
         self.namespace: dict = {}
         self.origins: tuple[str, ...] = ()
-        self.isolated = isolated
-        self.private_tmp = private_tmp
+        self.guard = guard
+        """What holds around this runner, measured before any student code ran (see start_runner)."""
 
     def serve(self) -> None:
         while True:
@@ -223,6 +302,9 @@ class Runner:
             protocol.send(self.data, reply, out)
 
     def load(self, message: dict, arrays: dict) -> dict:
+        guard = {k: v for k, v in self.guard.items() if k != "refusal"}
+        if self.guard["refusal"]:
+            return {"ok": False, "status": "load_failed", "error": self.guard["refusal"], **guard}
         root = os.path.join(self.scratch, "submission")
         os.environ["TMPDIR"] = os.environ["HOME"] = self.scratch
         for index, relative in enumerate(message["files"]):
@@ -248,8 +330,7 @@ class Runner:
                 except BaseException as error:  # noqa: BLE001 - SystemExit too: a chunk that fails is skipped
                     notes.append(f"skipped {chunk['label']}: {_describe(error, self.origins)['error']}")
             self.namespace[program["function"]] = module.__dict__.get(program["function"])
-        return {"ok": True, "notes": notes, "isolated": self.isolated, "private_tmp": self.private_tmp,
-                "found": {name: callable(fn) for name, fn in self.namespace.items()}}
+        return {"ok": True, "notes": notes, **guard, "found": {name: callable(fn) for name, fn in self.namespace.items()}}
 
     def call(self, message: dict, arrays: dict) -> tuple[dict, dict]:
         function = self.namespace.get(message["function"])
@@ -261,7 +342,7 @@ class Runner:
             modules["dec"] = probe_models.build_decoder(message["dec"], arrays, dtype)
         inputs = {name: torch.from_numpy(np.array(arrays[name])).to(dtype) for name in message["inputs"]}
         params = {f"{m}.{n}": p for m, mod in modules.items() for n, p in mod.named_parameters()}
-        snapshot = {name: _CLONE(t).detach() for name, t in {**inputs, **params}.items()}
+        snapshot = {name: _DETACH(_CLONE(t)) for name, t in {**inputs, **params}.items()}
         versions = {name: _VERSION(t) for name, t in {**inputs, **params}.items()}  # bumped by any in-place op
         args = [modules[name] if name in modules else inputs.get(name) for name in message["arguments"]]
         if "tau" in message:
@@ -276,7 +357,7 @@ class Runner:
             return {"status": "error", **_describe(error, self.origins)}, {}
         reply, out = self.observe(result, modules)
         changed = [name for name, t in {**inputs, **params}.items()
-                   if _VERSION(t) != versions[name] or not _EQUAL(_plain_tensor(t).detach(), snapshot[name])]
+                   if _VERSION(t) != versions[name] or not _EQUAL(_DETACH(_plain_tensor(t)), snapshot[name])]
         reply["changed_inputs"] = changed
         return reply, out
 
@@ -292,20 +373,21 @@ class Runner:
         tensor = _plain_tensor(result)
         reply = {"status": "ok", "kind": "tensor", "type": type(result).__qualname__[:80],
                  "subclass": type(result) is not torch.Tensor and type(result) is not torch.nn.Parameter,
-                 "shape": list(tensor.shape), "dtype": str(tensor.dtype).replace("torch.", ""),
-                 "requires_grad": bool(tensor.requires_grad)}
+                 "shape": list(_SHAPE(tensor)), "dtype": str(_DTYPE(tensor)).replace("torch.", ""),
+                 "requires_grad": bool(_REQUIRES_GRAD(tensor))}
         out = {}
-        if tensor.numel() <= MAX_VALUE_ELEMENTS and (tensor.is_floating_point() or not tensor.is_complex()):
-            out["value"] = tensor.detach().to("cpu", torch.float64).numpy()
-        if tensor.requires_grad and tensor.numel() == 1:
+        if _NUMEL(tensor) <= MAX_VALUE_ELEMENTS and (_IS_FLOATING(tensor) or not _IS_COMPLEX(tensor)):
+            out["value"] = _NUMPY(_TO(_DETACH(tensor), "cpu", torch.float64))
+        if _REQUIRES_GRAD(tensor) and _NUMEL(tensor) == 1:
             named = [(f"{m}.{n}", p) for m, mod in modules.items() for n, p in mod.named_parameters()]
             try:
-                grads = torch.autograd.grad(tensor.reshape(()), [p for _, p in named], allow_unused=True)
+                loss = _RESHAPE(tensor, ())
+                grads = _RUN_BACKWARD((loss,), (_ONES_LIKE(loss),), False, False, tuple(p for _, p in named), True)
             except BaseException as error:  # noqa: BLE001
                 reply["backward_error"] = _describe(error, self.origins)["error"]
             else:
                 reply["no_grad"] = [name for (name, _), g in zip(named, grads) if g is None]
-                out.update({f"grad:{name}": g.detach().to(torch.float64).numpy()
+                out.update({f"grad:{name}": _NUMPY(_TO(_DETACH(g), torch.float64))
                             for (name, _), g in zip(named, grads) if g is not None})
         return reply, out
 
@@ -321,49 +403,78 @@ def _reap() -> None:
             return
 
 
+def _read_pid(fd: int) -> int | None:
+    """The pid a new runner reports (its PID namespace's init), or None if it died first."""
+    ready, _, _ = select.select([fd], [], [], 30.0)
+    text = os.read(fd, 32) if ready else b""
+    return int(text) if text.isdigit() else None
+
+
+def _end_runner(pid: int, target: int | None, lease: "uids.UidLease | None", scratch: str) -> None:
+    """Kill a runner and everything it started; with a dedicated uid, every process and file of that uid."""
+    for victim in (target, pid):
+        if victim:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(victim, signal.SIGKILL)  # the init of a PID namespace takes the namespace with it
+    if target:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(target, signal.SIGKILL)  # a runner without namespaces leads its own process group
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
+    if lease is not None:
+        lease.release()
+    shutil.rmtree(scratch, ignore_errors=True)  # a plain directory when namespaces failed
+
+
 def zygote(control: socket.socket) -> None:
-    """Fork runners on request until the grader says exit or hangs up."""
+    """Fork runners on request until the grader says exit or hangs up.
+
+    As root (``--isolation none`` by a root grader) each runner gets a dedicated uid of its own.
+    """
     torch.set_num_threads(1)
-    vm_kib = int(open("/proc/self/status").read().split("VmSize:")[1].split()[0])
-    runner_uid = NOBODY if os.geteuid() == 0 and RUNTIME_PUBLIC else os.geteuid()
-    control.send(json.dumps({"ready": True, "vm_kib": vm_kib, "uid": os.getuid(), "runner_uid": runner_uid}).encode())
-    scratches: dict[int, str] = {}
-    while True:
-        try:
-            raw, fds, _, _ = socket.recv_fds(control, 1 << 16, 4)
-        except OSError:
-            return
-        if not raw:
-            return
-        request = json.loads(raw)
-        if request["op"] == "spawn":
-            scratch = f"/tmp/simgrade-runner-{os.getpid()}-{len(scratches)}"
-            os.mkdir(scratch, 0o700)
-            pid = os.fork()
-            if pid == 0:
-                control.close()
-                data = socket.socket(fileno=fds[0])
-                start_runner(data, fds[1], request["limits"], scratch)
-            scratches[pid] = scratch
-            for fd in fds:
-                os.close(fd)
-            control.send(json.dumps({"pid": pid}).encode())
-        elif request["op"] == "kill":
-            pid = int(request["pid"])
-            for kill in (os.kill, os.killpg):
-                try:
-                    kill(pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
+    as_root = os.geteuid() == 0
+    control.send(json.dumps({"ready": True, "uid": os.getuid(), "root": as_root,
+                             "runtime_public": RUNTIME_PUBLIC}).encode())
+    runners: dict[int, tuple[int | None, "uids.UidLease | None", str]] = {}
+    count = 0
+    try:
+        while True:
             try:
-                os.waitpid(pid, 0)
-            except ChildProcessError:
-                pass
-            shutil.rmtree(scratches.pop(pid, ""), ignore_errors=True)  # a plain directory when namespaces failed
-            control.send(b'{"killed": true}')
-        else:
-            return
-        _reap()
+                raw, fds, _, _ = socket.recv_fds(control, 1 << 16, 4)
+            except OSError:
+                return
+            if not raw:
+                return
+            request = json.loads(raw)
+            if request["op"] == "spawn":
+                scratch = f"/tmp/simgrade-runner-{os.getpid()}-{count}"
+                count += 1
+                os.mkdir(scratch, 0o700)
+                lease = uids.UidLease() if as_root else None
+                report_r, report_w = os.pipe()
+                pid = os.fork()
+                if pid == 0:
+                    control.close()
+                    os.close(report_r)
+                    start_runner(socket.socket(fileno=fds[0]), fds[1], report_w, request["limits"], scratch,
+                                 lease.uid if lease else None, request.get("protect", []))
+                os.close(report_w)
+                for fd in fds:
+                    os.close(fd)
+                runners[pid] = (_read_pid(report_r), lease, scratch)
+                os.close(report_r)
+                control.send(json.dumps({"pid": pid}).encode())
+            elif request["op"] == "kill":
+                pid = int(request["pid"])
+                if pid in runners:
+                    _end_runner(pid, *runners.pop(pid))
+                control.send(b'{"killed": true}')
+            else:
+                return
+            _reap()
+    finally:
+        for pid, runner in runners.items():
+            _end_runner(pid, *runner)
 
 
 if __name__ == "__main__":
