@@ -19,9 +19,10 @@ work (reference losses, hypothesis' search) is Python that holds the GIL, and th
 torch's global RNG, which threads would share.
 
 Failure handling: a submission that hangs or crashes is stopped by its own time limits inside
-``grade``; a grader worker that dies is replaced and the folder retried once; a grading that runs
-past :func:`task_budget` (a grader bug, not a student's doing) is killed. Folders that could not
-be graded get no JSON, are listed on stderr, and make the exit status 1 (re-running grades them).
+``grade``, which also restarts a sandbox that stopped answering; a grader worker that dies is
+replaced and the folder retried once; a grading that runs past :func:`task_budget` (a grader bug,
+not a student's doing) is killed. Folders that could not be graded get no JSON, are listed on
+stderr, and make the exit status 1 (re-running grades them).
 """
 from __future__ import annotations
 
@@ -136,8 +137,11 @@ def write_grades_csv(out_dir: Path, names: list[str], question_ids: list[str]) -
 
 
 # ------------------------------------------------------------------------------------------ worker
-def _worker(conn, limits: Limits, isolation: str, out_dir: str) -> None:
-    """One grader process: a sandbox for all its folders; grades what it is sent, writes the JSON."""
+def _worker(conn, limits: Limits, isolation: str, out_dir: str, protect: list[str]) -> None:
+    """One grader process: a sandbox for all its folders; grades what it is sent, writes the JSON.
+
+    ``protect``: the submissions folder and OUT, which no student's code may reach.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process handles Ctrl-C and stops us
 
     def stop(*_):
@@ -147,9 +151,9 @@ def _worker(conn, limits: Limits, isolation: str, out_dir: str) -> None:
     sandbox = None
     try:
         try:
-            from simgrade.sandbox import Sandbox, SandboxError
+            from simgrade.sandbox import Sandbox
 
-            sandbox = Sandbox(limits, isolate=isolation).start()  # the zygote imports torch meanwhile
+            sandbox = Sandbox(limits, isolate=isolation, protect=[Path(p) for p in protect]).start()  # imports torch meanwhile
             from simgrade.cli import write_json_atomic
             from simgrade.grade import grade
             from simgrade.key import load_key
@@ -169,12 +173,7 @@ def _worker(conn, limits: Limits, isolation: str, out_dir: str) -> None:
             conn.send(("start", name))
             start = time.monotonic()
             try:
-                try:
-                    result = grade(Path(folder), sandbox, key)
-                except SandboxError:  # the zygote itself went away: a fresh one, and one more try
-                    sandbox.close()
-                    sandbox = Sandbox(limits, isolate=isolation).start()
-                    result = grade(Path(folder), sandbox, key)
+                result = grade(Path(folder), sandbox, key)  # restarts the sandbox itself if it stops answering
                 data = result.to_gradescope()
                 write_json_atomic(result_path(Path(out_dir), name), data)
             except Exception as error:  # noqa: BLE001 - a grader bug: reported, the batch goes on
@@ -212,9 +211,9 @@ def _context():
     return ctx
 
 
-def _start_worker(ctx, limits: Limits, isolation: str, out_dir: Path, target=_worker) -> _Slot:
+def _start_worker(ctx, limits: Limits, isolation: str, out_dir: Path, target=_worker, protect: tuple = ()) -> _Slot:
     ours, theirs = ctx.Pipe()
-    process = ctx.Process(target=target, args=(theirs, limits, isolation, str(out_dir)), daemon=True,
+    process = ctx.Process(target=target, args=(theirs, limits, isolation, str(out_dir), [str(p) for p in protect]), daemon=True,
                           name="simgrade-batch-worker")
     process.start()
     theirs.close()
@@ -238,7 +237,7 @@ def _stop_worker(slot: _Slot, graceful: bool = True) -> None:
 
 
 def _grade_all(todo: list[tuple[str, str]], out_dir: Path, jobs: int, limits: Limits, isolation: str,
-               progress, target=_worker, budget: float | None = None) -> _State:
+               progress, target=_worker, budget: float | None = None, protect: tuple = ()) -> _State:
     """Hand ``todo`` to ``jobs`` workers running ``target``; replace dead or stuck ones."""
     state = _State(deque(todo))
     ctx = _context()
@@ -249,7 +248,7 @@ def _grade_all(todo: list[tuple[str, str]], out_dir: Path, jobs: int, limits: Li
         while (state.pending or any(s.task for s in slots)) and state.fatal is None:
             busy = sum(1 for s in slots if s.task)
             while len(slots) < min(jobs, busy + len(state.pending)):
-                slots.append(_start_worker(ctx, limits, isolation, out_dir, target))
+                slots.append(_start_worker(ctx, limits, isolation, out_dir, target, protect))
             for slot in slots:
                 if slot.task is None and state.pending:
                     slot.task = state.pending.popleft()
@@ -363,7 +362,8 @@ def run_batch(batch_dir: Path, out_dir: Path, *, jobs: int | None = None, force:
     if todo:
         progress = _progress_bar(len(todo))
         try:
-            state = _grade_all(todo, out_dir, min(jobs, len(todo)), limits, isolation, progress)
+            state = _grade_all(todo, out_dir, min(jobs, len(todo)), limits, isolation, progress,
+                               protect=(batch_dir.resolve(), out_dir.resolve()))
         except KeyboardInterrupt:
             interrupted = True
         finally:

@@ -10,11 +10,18 @@ leave ``/autograder/results/results.json``.
 The zip:
 
     setup.sh            apt: python3 (>= 3.11; python3.11 where the image's python3 is older), venv,
-                        pip, bubblewrap; a venv in $ROOT/venv with the CPU build of torch and the
-                        grader's dependencies pinned to the versions it was tested with
-    run_autograder      grader.py $ROOT/submission --json $ROOT/results/results.json
+                        pip, bubblewrap; a venv in $ROOT/venv with the CPU build of torch (or
+                        $TORCH_SPEC) and the grader's dependencies pinned to the versions it was
+                        tested with; then permissions: the venv readable by every user, the source
+                        (key, reference, checks) and the results root's alone
+    run_autograder      grader.py $ROOT/submission --json $ROOT/results/results.json (as root: the
+                        source's and results' permissions asserted again first)
     requirements.txt    the pinned dependencies (torch excepted: it comes from the CPU index)
     grader.py, simgrade/, reference/, checks/, answers/, pyproject.toml, README.md
+
+Why the permissions: Gradescope's containers forbid the namespaces bubblewrap needs, so the grader
+falls back to running student code as an unprivileged uid in the container's own file system
+(``simgrade/sandbox``); the permissions are then what keeps it from the key and the results.
 
 ``ROOT`` is ``${AUTOGRADER_ROOT:-/autograder}`` in both scripts, so the layout can be tried in a
 temporary folder; ``run_autograder`` runs ``${PYTHON}`` (default: the venv's python when setup.sh
@@ -45,10 +52,15 @@ ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 SETUP_SH = r"""#!/usr/bin/env bash
 # Gradescope runs this once, as root, while it builds the autograder image (Ubuntu).
 # It installs Python (>= 3.11), bubblewrap (the sandbox for student code) and, in $ROOT/venv,
-# the CPU build of torch and the grader's pinned dependencies (requirements.txt).
+# the CPU build of torch and the grader's pinned dependencies (requirements.txt); then it sets the
+# permissions that keep the grader's own files away from student code (see the end).
+#   AUTOGRADER_ROOT  the root (default /autograder, Gradescope's)
+#   TORCH_SPEC       pip's arguments for torch (default: the tested version from the CPU index), e.g.
+#                    the path of a local wheel: TORCH_SPEC=/wheels/torch-2.13.0+cpu-cp311-...whl
 set -euo pipefail
 ROOT=${AUTOGRADER_ROOT:-/autograder}
 SOURCE="$ROOT/source"
+TORCH_SPEC=${TORCH_SPEC:-"torch==@TORCH@ --index-url @TORCH_INDEX@"}
 export DEBIAN_FRONTEND=noninteractive
 apt-get update
 apt-get install -y --no-install-recommends python3 python3-venv python3-pip bubblewrap ca-certificates
@@ -59,10 +71,25 @@ if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
 fi
 "$PY" -m venv "$ROOT/venv"
 "$ROOT/venv/bin/python" -m pip install --no-cache-dir --upgrade pip
-"$ROOT/venv/bin/python" -m pip install --no-cache-dir "torch==@TORCH@" --index-url @TORCH_INDEX@
+# shellcheck disable=SC2086  # TORCH_SPEC is several arguments
+"$ROOT/venv/bin/python" -m pip install --no-cache-dir $TORCH_SPEC
 "$ROOT/venv/bin/python" -m pip install --no-cache-dir -r "$SOURCE/requirements.txt"
 # Check that the grader imports (and that torch is the CPU build it was tested with).
 cd "$SOURCE" && "$ROOT/venv/bin/python" -c 'import simgrade.grade, torch; print("simgrade ready; torch", torch.__version__)'
+
+# Permissions. Gradescope's containers forbid the namespaces bubblewrap needs, so the grader runs
+# student code as an unprivileged uid in this very file system: file permissions are then all
+# that keeps it from the key. That uid must run the venv (torch included), and must neither read
+# the grader's files (answers/key.toml, reference/, checks/) nor write the results.
+chmod -R o+rX "$ROOT/venv"
+dir="$ROOT/venv"
+while dir=$(dirname "$dir") && [ "$dir" != / ]; do chmod o+x "$dir"; done
+chown -R root:root "$SOURCE"
+chmod -R go-rwx "$SOURCE"
+mkdir -p "$ROOT/results"
+chown root:root "$ROOT" "$ROOT/results"
+chmod go-w "$ROOT" "$ROOT/results"
+echo "permissions: $ROOT/venv readable by all; $SOURCE root's only; $ROOT/results root's to write"
 """
 
 RUN_AUTOGRADER = r"""#!/usr/bin/env bash
@@ -78,6 +105,11 @@ if [ -z "${PYTHON:-}" ]; then
 fi
 mkdir -p "$ROOT/results"
 rm -f "$RESULTS"  # only the grader's own result may be uploaded
+if [ "$(id -u)" -eq 0 ]; then
+    # As setup.sh left them, in case the image changed since: student code, run as another uid
+    # where bubblewrap cannot run, must not read the grader's files nor write the results.
+    chmod -R go-rwx "$SOURCE" && chmod go-w "$ROOT" "$ROOT/results" || exit 1
+fi
 cd "$SOURCE"
 "$PYTHON" "$SOURCE/grader.py" "$ROOT/submission" --json "$RESULTS"
 status=$?

@@ -23,6 +23,9 @@ import tempfile
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from simgrade.results import OUTPUT_LIMIT
+from simgrade.text import untrusted
+
 MAX_MEMBERS_SHOWN = 40
 """Names listed per cluster or mistake before the list is cut."""
 FLAG_NOTE = re.compile(r"time limit|ended the process|ended its own|loading|more bytes of output|NOT ISOLATED", re.I)
@@ -45,7 +48,8 @@ code { background: #f2f2f2; padding: 0 0.2em; }
 
 
 def _e(text) -> str:
-    return html.escape(str(text), quote=True)
+    """Text from a results JSON (it quotes submissions) as HTML: control characters escaped visibly, then HTML-escaped."""
+    return html.escape(untrusted(str(text), OUTPUT_LIMIT), quote=True)
 
 
 def _num(value: float) -> str:
@@ -157,7 +161,8 @@ def _mistake_output(data: dict, question: str, mistake: str) -> tuple[str, str]:
         if str(test.get("number", "")).rsplit(".", 1)[0] != question:
             continue
         output = str(test.get("output", ""))
-        for match in KNOWN_MISTAKE.finditer(output):
+        # the grader's own line comes after anything the submission's errors say: the last match is it
+        for match in reversed(list(KNOWN_MISTAKE.finditer(output))):
             if match.group("name") == mistake:
                 return match.group("fix"), output
     return "", ""

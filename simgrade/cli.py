@@ -6,6 +6,7 @@ the grader's run side by side.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import sys
@@ -57,20 +58,35 @@ def limits_from(args):
 
 
 def grade_one(args) -> int:
+    """Grade one folder: the report on stdout, results.json; exit 0, or 1 when the grader itself failed."""
     from simgrade.sandbox import Sandbox
 
-    sandbox = Sandbox(limits_from(args), isolate=args.isolation).start()
+    results = [args.json.resolve().parent] if args.json else []  # student code must not reach its results
+    sandbox = Sandbox(limits_from(args), isolate=args.isolation, protect=results).start()
     try:
-        from simgrade.grade import grade
+        from simgrade.grade import failed_result, grade
         from simgrade.key import load_key
         from simgrade.report import format_report
+        from simgrade.text import untrusted
 
-        result = grade(args.submission, sandbox, load_key())
+        key = load_key()
+        try:
+            result = grade(args.submission, sandbox, key)
+        except Exception as error:  # noqa: BLE001 - a grader bug (grade() never raises for a submission's doing)
+            why = untrusted(f"{type(error).__name__}: {error}", 300, multiline=False)
+            if args.json:  # so that Gradescope shows the student something
+                write_json_atomic(args.json, failed_result(key, f"The grader failed on this submission ({why}); "
+                                                                "the course staff will look at it.").to_gradescope())
+            sys.stderr.write(f"grader.py: error: grading failed, a bug of the grader: {why}"
+                             + (f"; wrote a zero {args.json}\n" if args.json else "\n"))
+            return 1
     finally:
         sandbox.close()
-    print(format_report(result, str(args.submission)))
     if args.json:
         write_json_atomic(args.json, result.to_gradescope())
+    if isinstance(sys.stdout, io.TextIOWrapper):  # a terminal that cannot show a student's characters
+        sys.stdout.reconfigure(errors="backslashreplace")
+    print(format_report(result, str(args.submission)))
     return 0
 
 

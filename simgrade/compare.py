@@ -1,16 +1,19 @@
 """Compare a student's loss with the reference, property by property.
 
-The student's function runs in the sandbox on a fixed battery of :class:`~simgrade.probes.Case`;
-the reference (``reference.losses``) runs here on the same numbers in float64. Properties:
+The student's function runs in the sandbox on a battery of :class:`~simgrade.probes.Case` of fixed
+shapes (B, d, tau, dtype) whose numbers (weights, batches) are drawn from the grading's seed, a digest
+of the submission (:func:`~simgrade.probes.submission_seed`); the reference (``reference.losses``)
+runs here on the same numbers in float64. Properties:
 
     value             the loss equals the reference (B 1-64, d 1-16, tau 0.05-5, float32 and float64)
     gradient          gradients w.r.t. every parameter of enc (and dec) equal the reference's
     small_tau         finite and right at tau 0.01-0.02 with well-aligned positive pairs (8a only)
-    form              a plain 0-dim tensor that carries gradient to the networks' parameters
+    form              a plain 0-dim tensor whose gradients (returned, checked here) are the reference's
     inputs_untouched  batches and parameters are not modified in place
 
-When the value is wrong somewhere, hypothesis (derandomised) searches for and shrinks the smallest
-input on which it differs, so the feedback can show it with both values.
+When the value is wrong somewhere, hypothesis (derandomised; the seeds it draws are offsets of the
+grading's seed) searches for and shrinks the smallest input on which it differs, so the feedback can
+show it with both values. Only what the properties read is kept of a reply (see :func:`_observation`).
 """
 from __future__ import annotations
 
@@ -47,16 +50,18 @@ SMALL_TAU_CASES = [(8, 4, 0.01, "float32"), (16, 8, 0.01, "float64"), (8, 4, 0.0
 SEARCH_TAUS = [1.0, 0.5, 2.0, 0.1, 5.0, 0.07, 0.05]
 
 
-def value_cases(function: str) -> list[Case]:
-    """The fixed battery for the value, gradient, form and inputs properties."""
-    return [Case(function, b, d, dtype, tau or 0.5, seed=i) for i, (b, d, tau, dtype) in enumerate(VALUE_CASES[function])]
+def value_cases(function: str, seed: int = 0) -> list[Case]:
+    """The battery for the value, gradient, form and inputs properties: fixed shapes, numbers from ``seed``."""
+    return [Case(function, b, d, dtype, tau or 0.5, seed=seed + i)
+            for i, (b, d, tau, dtype) in enumerate(VALUE_CASES[function])]
 
 
-def small_tau_cases(function: str) -> list[Case]:
+def small_tau_cases(function: str, seed: int = 0) -> list[Case]:
     """Well-aligned positive pairs at tiny temperatures (contrastive only)."""
     if function != "contrastive_loss":
         return []
-    return [Case(function, b, d, dtype, tau, seed=100 + i, aligned=True) for i, (b, d, tau, dtype) in enumerate(SMALL_TAU_CASES)]
+    return [Case(function, b, d, dtype, tau, seed=seed + 100 + i, aligned=True)
+            for i, (b, d, tau, dtype) in enumerate(SMALL_TAU_CASES)]
 
 
 REFERENCE = {"contrastive_loss": losses.contrastive_loss, "autoencoder_loss": losses.autoencoder_loss}
@@ -69,11 +74,12 @@ class Observation:
     case: Case
     """The input."""
     reply: dict
-    """What the sandbox reported (status, kind, shape, dtype, requires_grad, changed_inputs, error...)."""
+    """What the sandbox reported (status, kind, shape, dtype, requires_grad, changed_inputs, error...): the
+    student's process wrote it, so its flags are claims; the value and the gradients are checked here."""
     value: np.ndarray | None
-    """The student's returned value (float64), if it returned a number or tensor."""
+    """The student's returned value (float64), if it returned a number or tensor of at most B numbers."""
     grads: dict[str, np.ndarray]
-    """The student's loss's gradients per parameter name (``enc.net.1.weight``...)."""
+    """The student's loss's gradients per parameter name (``enc.net.1.weight``...), those of the reference's shape."""
     expected: float
     """The reference loss."""
     expected_grads: dict[str, np.ndarray]
@@ -105,8 +111,6 @@ class Observation:
             if got is None:
                 return f"no gradient reaches {name}"
             scale = max(1.0, float(np.abs(expected).max(initial=0.0)))
-            if got.shape != expected.shape:
-                return f"the gradient w.r.t. {name} has shape {got.shape}, expected {expected.shape}"
             if not np.allclose(got, expected, rtol=rtol, atol=atol * scale):
                 return f"the gradient w.r.t. {name} differs (largest difference {float(np.abs(got - expected).max()):.3g})"
         return None
@@ -154,11 +158,18 @@ def reference_result(probe: Probe) -> tuple[float, dict[str, np.ndarray]]:
 
 
 def _observation(probe: Probe, reply: dict, arrays: dict, reference: tuple[float, dict]) -> Observation:
+    """Keep of a reply's arrays only what the properties read: a value of at most B numbers (a scalar, or
+    per-row losses) and each gradient of a parameter the reference has, of its shape."""
+    expected, expected_grads = reference
     value = arrays.get("value")
-    value = np.asarray(value, dtype=np.float64) if value is not None and value.dtype.kind in "fiub" else None
-    grads = {name[len("grad:"):]: np.asarray(a, dtype=np.float64) for name, a in arrays.items()
-             if name.startswith("grad:") and a.dtype.kind == "f"}
-    return Observation(probe.case, reply, value, grads, *reference)
+    value = (np.asarray(value, dtype=np.float64)
+             if value is not None and value.dtype.kind in "fiub" and value.size <= probe.case.batch else None)
+    grads = {}
+    for name, want in expected_grads.items():
+        got = arrays.get(f"grad:{name}")
+        if got is not None and got.dtype.kind == "f" and got.shape == want.shape:
+            grads[name] = np.asarray(got, dtype=np.float64)
+    return Observation(probe.case, reply, value, grads, expected, expected_grads)
 
 
 def observe_many(session: Session, cases: list[Case]) -> list[Observation]:
@@ -169,7 +180,11 @@ def observe_many(session: Session, cases: list[Case]) -> list[Observation]:
     references: list[tuple[float, dict]] = []
     replies = session.call_many(cases[0].function, [(p.message, p.arrays) for p in probes],
                                 overlap=lambda: references.extend(reference_result(p) for p in probes))
-    return [_observation(p, reply, arrays, ref) for p, (reply, arrays), ref in zip(probes, replies, references)]
+    observations = []
+    for probe, (reply, arrays), reference in zip(probes, replies, references):
+        observations.append(_observation(probe, reply, arrays, reference))
+        arrays.clear()  # the rest goes now: a runner can pad its replies with arrays no property reads
+    return observations
 
 
 def observe(session: Session, case: Case) -> Observation:
@@ -241,6 +256,8 @@ def _small_tau_property(observations: list[Observation]) -> PropertyResult:
 
 
 def _form_property(observations: list[Observation]) -> PropertyResult:
+    """The reply's flags say what is wrong; passing needs the grader's own evidence too: a 0-dim value came
+    back, and gradients equal to the reference's (the runner is the student's process: flags can be forged)."""
     observations = _returned(observations)
     for obs in observations:
         reply = obs.reply
@@ -255,7 +272,13 @@ def _form_property(observations: list[Observation]) -> PropertyResult:
         if not reply.get("requires_grad") or reply.get("no_grad"):
             missing = ", ".join(reply.get("no_grad", [])) or "any parameter"
             return PropertyResult("form", False, f"the returned tensor carries no gradient to {missing}")
-    return PropertyResult("form", True, "a plain 0-dim tensor that carries gradient to every parameter")
+        if obs.value is None or obs.value.shape != ():
+            return PropertyResult("form", False, f"on {obs.case.describe()} no 0-dim value came back")
+        mismatch = obs.gradient_mismatch()
+        if mismatch:
+            return PropertyResult("form", False, f"on {obs.case.describe()} the returned tensor does not carry the "
+                                  f"loss's gradient: {mismatch}")
+    return PropertyResult("form", True, "a plain 0-dim tensor that carries the loss's gradient to every parameter")
 
 
 def _inputs_property(observations: list[Observation]) -> PropertyResult:
@@ -267,15 +290,19 @@ def _inputs_property(observations: list[Observation]) -> PropertyResult:
     return PropertyResult("inputs_untouched", True, "leaves its batches and the networks' parameters unchanged")
 
 
-def _search_counterexample(session: Session, function: str, budget_calls: int = SEARCH_CALLS) -> Observation | None:
-    """Hypothesis (derandomised) searches for, then shrinks, the smallest input where the value differs."""
+def _search_counterexample(session: Session, function: str, seed: int = 0,
+                           budget_calls: int = SEARCH_CALLS) -> Observation | None:
+    """Hypothesis (derandomised) searches for, then shrinks, the smallest input where the value differs.
+
+    It draws the same shapes for every submission; the numbers come from ``seed`` plus the drawn offset.
+    """
     from hypothesis import HealthCheck, Phase, find, settings
     from hypothesis import strategies as st
     from hypothesis.errors import NoSuchExample
 
     strategy = st.builds(Case, function=st.just(function), batch=st.integers(1, 64), dim=st.integers(1, 16),
                          dtype=st.sampled_from(["float64", "float32"]), tau=st.sampled_from(SEARCH_TAUS),
-                         seed=st.integers(0, 1000))
+                         seed=st.integers(0, 1000).map(lambda k: seed + k))
     seen: dict[Case, Observation] = {}
     deadline = time.monotonic() + SEARCH_SECONDS
 
@@ -314,9 +341,13 @@ def describe_counterexample(obs: Observation) -> str:
     return f"{text}; yours: {_failure_reason(obs).removeprefix('returned ')}"
 
 
-def compare(session: Session, function: str) -> Comparison:
-    """Run the battery, judge every property, and search for a small counterexample if the value is wrong."""
-    first = observe(session, value_cases(function)[0])
+def compare(session: Session, function: str, seed: int = 0) -> Comparison:
+    """Run the battery, judge every property, and search for a small counterexample if the value is wrong.
+
+    ``seed`` (the grader passes :func:`~simgrade.probes.submission_seed`) draws every input's numbers.
+    """
+    battery = value_cases(function, seed)
+    first = observe(session, battery[0])
     status = first.reply.get("status")
     if status == "missing":
         return Comparison(function, "missing", [first], message=f"no function {function} was found in the submission")
@@ -327,7 +358,7 @@ def compare(session: Session, function: str) -> Comparison:
                           f"({first.case.describe()}) and was stopped")
     if status == "error" and first.reply.get("error_type") == "NotImplementedError":
         return Comparison(function, "not_implemented", [first], message=f"{function} is not implemented yet: {first.reply.get('error')}")
-    rest = observe_many(session, value_cases(function)[1:] + small_tau_cases(function))
+    rest = observe_many(session, battery[1:] + small_tau_cases(function, seed))
     observations = [first] + [o for o in rest if not o.case.aligned]
     small = [o for o in rest if o.case.aligned]
     result = Comparison(function, "graded", observations + small)
@@ -338,9 +369,9 @@ def compare(session: Session, function: str) -> Comparison:
     result.properties["form"] = _form_property(observations)
     result.properties["inputs_untouched"] = _inputs_property(observations + small)
     if all(o.reply.get("status") == "error" for o in observations):  # a batch size hard-coded to the course's?
-        result.probes.append(observe(session, Case(function, 256, 4, "float32", 0.07, seed=7)))
+        result.probes.append(observe(session, Case(function, 256, 4, "float32", 0.07, seed=seed + 7)))
     if not result.properties["value"].passed and not session.timed_out:
-        found = _search_counterexample(session, function)
+        found = _search_counterexample(session, function, seed)
         if found is not None:
             result.counterexample = describe_counterexample(found)
     if session.timed_out:

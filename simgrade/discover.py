@@ -31,10 +31,12 @@ import stat
 import symtable
 import sys
 import textwrap
-import unicodedata
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from simgrade.text import untrusted
 
 __all__ = [
     "Chunk",
@@ -47,6 +49,8 @@ __all__ = [
     "MAX_FILES",
     "MAX_DEPTH",
     "MAX_ANSWERS_BYTES",
+    "MAX_PARSE_BYTES",
+    "DISCOVER_SECONDS",
 ]
 
 # ----------------------------------------------------------------------------------------
@@ -67,6 +71,10 @@ MAX_ENTRIES = 5000
 """The walk stops after looking at this many directory entries (a folder bomb cannot stall it)."""
 MAX_NOTES = 200
 """At most this many notes are kept; the rest are counted in a last note."""
+MAX_PARSE_BYTES = 4 * 1024 * 1024
+"""At most this much source (``.py`` files, notebooks' code cells) is parsed in all; later files are not searched for code."""
+DISCOVER_SECONDS = 10.0
+"""Parsing stops after this many seconds of discovery; the files not yet parsed are not searched for code."""
 
 SKIP_DIRS = frozenset({".git", "__pycache__"})
 """Folders that are never read."""
@@ -151,15 +159,9 @@ class Submission:
 # Notes
 # ----------------------------------------------------------------------------------------
 
-_CTRL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
-
-
 def _clean(text: str, limit: int = 300) -> str:
-    """One printable line: control and bidi characters escaped, at most ``limit`` characters."""
-    text = _CTRL.sub(lambda m: "\\x%02x" % ord(m.group()) if ord(m.group()) < 256 else "\\u%04x" % ord(m.group()), text)
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return text
+    """One printable line: control, bidi and separator characters escaped, at most ``limit`` characters."""
+    return untrusted(text, limit, multiline=False)
 
 
 def _snippet(source: str, limit: int = 60) -> str:
@@ -306,6 +308,8 @@ def _read_bytes(path: str, limit: int) -> bytes | str:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             return "not a regular file"
+        if st.st_nlink != 1:  # another name of the same file may lie outside the submission (the key, say)
+            return f"a hard link (one file with {st.st_nlink} names)"
         if st.st_size > limit:
             return f"larger than {limit // 1024} KiB"
         parts: list[bytes] = []
@@ -330,6 +334,29 @@ def _priority(entry: _Entry) -> tuple:
     suffix = name.rsplit(".", 1)[-1].lower() if "." in name else ""
     rank = 0 if entry.rel == "answers.toml" else 1 if suffix in ("py", "ipynb", "toml") else 2
     return (rank, entry.rel.count("/"), entry.rel)
+
+
+@dataclass
+class _Budget:
+    """What discovery may still spend on parsing: until a deadline, and at most so many bytes of source."""
+
+    deadline: float
+    bytes_left: int
+
+    def spent(self) -> str | None:
+        """Why nothing more may be parsed, or None."""
+        if time.monotonic() > self.deadline:
+            return f"discovery's {DISCOVER_SECONDS:g} s budget is spent"
+        return None
+
+    def take(self, size: int) -> str | None:
+        """Charge ``size`` bytes of source; why they may not be parsed, or None."""
+        why = self.spent()
+        if why is None and size > self.bytes_left:
+            why = f"over the {MAX_PARSE_BYTES // (1024 * 1024)} MiB of source discovery parses in all"
+        if why is None:
+            self.bytes_left -= size
+        return why
 
 
 def _decode(data: bytes) -> str | None:
@@ -433,37 +460,49 @@ def _segments(lines: list[str]) -> list[tuple[int, int]]:
     return [(a, b) for a, b in zip(starts, starts[1:] + [len(lines)])]
 
 
-def _parse_text(text: str, what: str, notes: _Notes) -> list[ast.stmt] | None:
-    """Parse; on a syntax error parse each top-level piece on its own (broken pieces noted and dropped)."""
-    try:
-        return ast.parse(text).body
-    except SyntaxError as exc:
-        notes.add(f"{what}, line {exc.lineno}: syntax error ({exc.msg}); the rest of it is used where it parses")
-    except (ValueError, RecursionError, MemoryError, OverflowError) as exc:
-        notes.add(f"{what}: too complex to parse ({type(exc).__name__}); skipped")
-        return None
+def _parse_text(text: str, what: str, notes: _Notes, budget: _Budget,
+                error: SyntaxError | None = None) -> list[ast.stmt] | None:
+    """Parse (``error``: how parsing ``text`` whole already failed); on a syntax error keep the top-level
+    pieces that parse (broken pieces noted and dropped)."""
+    if error is None:
+        try:
+            return ast.parse(text).body
+        except SyntaxError as exc:
+            error = exc
+        except (ValueError, RecursionError, MemoryError, OverflowError) as exc:
+            notes.add(f"{what}: too complex to parse ({type(exc).__name__}); skipped")
+            return None
+    notes.add(f"{what}, line {error.lineno}: syntax error ({error.msg}); the rest of it is used where it parses")
     lines = text.split("\n")
+    segments = _segments(lines)
     body: list[ast.stmt] = []
     bad = []
-    for a, b in _segments(lines):
-        piece = "\n".join(lines[a:b])
-        if not piece.strip():
-            continue
+    # Runs of pieces are parsed whole and only a run that fails is halved: a few parses per broken
+    # piece instead of one per piece (a large file with one error at its end costs about two parses
+    # of the file, not one per line). ``runs`` is a stack of [i, j) ranges of segments, first on top.
+    half = len(segments) // 2
+    runs = [(i, j) for i, j in ((half, len(segments)), (0, half)) if i < j]
+    while runs:
+        i, j = runs.pop()
+        a, b = segments[i][0], segments[j - 1][1]
+        why = budget.spent()
+        if why:
+            notes.add(f"{what}: lines {a + 1}–{len(lines)} not parsed ({why}); skipped")
+            break
         try:
-            nodes = ast.parse(piece).body
+            body.extend(ast.parse("\n" * a + "\n".join(lines[a:b])).body)  # the newlines keep line numbers
         except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
-            bad.append((a + 1, b))
-            continue
-        for node in nodes:
-            ast.increment_lineno(node, a)
-        body.extend(nodes)
+            if j - i == 1:
+                bad.append((a + 1, b))
+            else:
+                runs += [((i + j) // 2, j), (i, (i + j) // 2)]
     if bad:
         spans = ", ".join(f"{x}–{y}" if y > x else f"{x}" for x, y in bad[:8]) + (" …" if len(bad) > 8 else "")
         notes.add(f"{what}: lines {spans} do not parse; skipped")
     return body
 
 
-def _notebook_units(path: str, text: str, notes: _Notes) -> list[tuple[_Unit, list[ast.stmt]]] | None:
+def _notebook_units(path: str, text: str, notes: _Notes, budget: _Budget) -> list[tuple[_Unit, list[ast.stmt]]] | None:
     try:
         import nbformat  # imported lazily: only submissions with notebooks pay for it
     except Exception as exc:  # pragma: no cover - nbformat is a dependency
@@ -503,6 +542,10 @@ def _notebook_units(path: str, text: str, notes: _Notes) -> list[tuple[_Unit, li
             notes.add(f"{path} cell {index}: malformed; skipped")
             continue
         source = _normalise_newlines(source)
+        why = budget.take(len(source))
+        if why:
+            notes.add(f"{path}: cell {index} and the cells after it not searched for code ({why})")
+            break
         first = next((ln.strip() for ln in source.split("\n") if ln.strip()), "")
         if first.startswith("%%"):
             magic = first.split()[0]
@@ -516,7 +559,7 @@ def _notebook_units(path: str, text: str, notes: _Notes) -> list[tuple[_Unit, li
         source, count = _blank_magics(source)
         if count:
             magic_cells.append(index)
-        body = _parse_text(source, f"{path} cell {index}", notes)
+        body = _parse_text(source, f"{path} cell {index}", notes, budget)
         if body is None:
             continue
         units.append((_Unit(source.split("\n"), index), body))
@@ -526,23 +569,24 @@ def _notebook_units(path: str, text: str, notes: _Notes) -> list[tuple[_Unit, li
     return units
 
 
-def _py_units(path: str, text: str, notes: _Notes) -> list[tuple[_Unit, list[ast.stmt]]] | None:
+def _py_units(path: str, text: str, notes: _Notes, budget: _Budget) -> list[tuple[_Unit, list[ast.stmt]]] | None:
     try:
         body = ast.parse(text).body
-    except SyntaxError:
+    except SyntaxError as exc:
+        error: SyntaxError | None = exc
         blanked, count = _blank_magics(text)
         body = None
         if count:
+            text = blanked
             try:
                 body = ast.parse(blanked).body
-                text = blanked
                 notes.add(f"{path}: IPython ! and % lines ignored")
+            except SyntaxError as again:
+                error = again
             except Exception:
-                body = None
+                error = None  # _parse_text parses it again and says why it cannot
         if body is None:
-            if count:
-                text = blanked
-            body = _parse_text(text, path, notes)
+            body = _parse_text(text, path, notes, budget, error)
     except (ValueError, RecursionError, MemoryError, OverflowError) as exc:
         notes.add(f"{path}: too complex to parse ({type(exc).__name__}); skipped")
         return None
@@ -1546,6 +1590,7 @@ def discover(folder: Path | str, functions: tuple[str, ...] = ("autoencoder_loss
     folder = Path(folder)
     if not folder.is_dir():
         raise NotADirectoryError(f"not a folder: {folder}")
+    budget = _Budget(time.monotonic() + DISCOVER_SECONDS, MAX_PARSE_BYTES)
     root = os.path.realpath(folder)
     notes = _Notes()
     entries = _walk(root, notes)
@@ -1598,22 +1643,30 @@ def discover(folder: Path | str, functions: tuple[str, ...] = ("autoencoder_loss
     local_names -= set(sys.stdlib_module_names) | _WELL_KNOWN
     local_names.add(".")
     modules: dict[str, _Module] = {}
+    unparsed: dict[str, list[str]] = {}  # why -> files not searched for code
     for rel in code_paths:
         text = _decode(files[rel])
         if text is None:
             notes.add(f"{rel}: binary or not UTF-8 text; refused")
             continue
         text = _normalise_newlines(text)
+        notebook = rel.lower().endswith(".ipynb")
+        why = budget.spent() if notebook else budget.take(len(text))  # a notebook pays per code cell
+        if why:
+            unparsed.setdefault(why, []).append(rel)
+            continue
         try:
-            if rel.lower().endswith(".ipynb"):
-                units = _notebook_units(rel, text, notes)
+            if notebook:
+                units = _notebook_units(rel, text, notes, budget)
             else:
-                units = _py_units(rel, text, notes)
+                units = _py_units(rel, text, notes, budget)
             if units is None:
                 continue
             modules[rel] = _build_module(rel, units, local_names)
         except (RecursionError, MemoryError) as exc:
             notes.add(f"{rel}: too complex to read ({type(exc).__name__}); skipped")
+    for why, paths in unparsed.items():
+        notes.add(f"not searched for code ({why}): {', '.join(paths[:5])}{' …' if len(paths) > 5 else ''}")
 
     programs: dict[str, Program] = {}
     fingerprints: dict[str, str] = {}

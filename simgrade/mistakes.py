@@ -2,10 +2,12 @@
 
 An entry is either a *formula* — the wrong loss itself, with the reference's signature; it matches
 when the student's values equal it on every input tried (and differ from the reference) — or a
-*symptom*, a predicate on the comparison (e.g. right values but no gradient). Adding a mistake is
-adding one entry to :data:`CATALOGUE` (and a line to ``docs/MISTAKES.md``, which lists them for
-TAs; ``tests/test_mistakes.py`` checks that a new formula can be told apart from the reference and
-from every other formula on the grader's battery).
+*symptom*, a predicate on the comparison (e.g. right values but no gradient). A symptom that says
+"the loss in a wrong form" holds only where the student's numbers are the loss's numbers on the
+inputs it names: the runner's flags alone (it is the student's process) never name one. Adding a
+mistake is adding one entry to :data:`CATALOGUE` (and a line to ``docs/MISTAKES.md``, which lists
+them for TAs; ``tests/test_mistakes.py`` checks that a new formula can be told apart from the
+reference and from every other formula on the grader's battery).
 """
 from __future__ import annotations
 
@@ -36,8 +38,6 @@ class Mistake:
     """The wrong loss, same arguments as the reference (``enc, dec, batch`` or ``enc, batch1, batch2, tau``)."""
     symptom: Callable[[Comparison], bool] | None = None
     """A predicate on the whole comparison, for mistakes that are not a different formula."""
-    loss_in_wrong_form: bool = False
-    """A symptom whose function still computes the loss's numbers (per-row, .item(), detached, ...)."""
 
 
 def _logits(enc, b1, b2, tau):
@@ -74,15 +74,20 @@ def _battery(c: Comparison) -> list[Observation]:
     return [o for o in c.observations if not o.case.aligned]
 
 
+def _right(c: Comparison) -> bool:
+    """The value is the loss's on every battery input (the evidence the runner cannot forge)."""
+    battery = _battery(c)
+    return bool(battery) and all(o.value_matches() for o in battery)
+
+
 def _detached(c: Comparison) -> bool:
-    graded = [o for o in _battery(c) if o.ok and o.reply.get("kind") == "tensor"]
-    return bool(graded) and all(o.value_matches() for o in graded) and all(
-        o.reply.get("requires_grad") is not True or o.reply.get("no_grad") for o in graded)
+    return _right(c) and all(
+        o.reply.get("kind") == "tensor" and (o.reply.get("requires_grad") is not True or o.reply.get("no_grad"))
+        for o in _battery(c))
 
 
 def _item(c: Comparison) -> bool:
-    numbers = [o for o in _battery(c) if o.reply.get("kind") == "number"]
-    return bool(numbers) and all(o.value_matches() for o in numbers)
+    return _right(c) and all(o.reply.get("kind") == "number" for o in _battery(c))
 
 
 NUMPY_TYPES = frozenset({"ndarray", "float64", "float32", "float16", "longdouble", "matrix"})
@@ -100,14 +105,15 @@ def _numpy(c: Comparison) -> bool:
 
 
 def _per_row(c: Comparison) -> bool:
-    vectors = [o for o in _battery(c) if o.ok and o.value is not None and o.value.size > 1]
-    return bool(vectors) and all(abs(float(o.value.mean()) - o.expected) <= 1e-4 * (1 + abs(o.expected)) for o in vectors)
+    """Every battery input gives the loss: as the mean of a vector of B losses (or the one loss when B = 1)."""
+    battery = _battery(c)
+    return any(o.value is not None and o.value.size > 1 for o in battery) and all(
+        o.value is not None and o.value.size == o.case.batch
+        and abs(float(o.value.mean()) - o.expected) <= 1e-4 * (1 + abs(o.expected)) for o in battery)
 
 
 def _overflow(c: Comparison) -> bool:
-    value, small = c.properties.get("value"), c.properties.get("small_tau")
-    return bool(value and value.passed and small and not small.passed) and any(
-        o.scalar is not None and not np.isfinite(o.scalar) for o in c.observations if o.case.aligned)
+    return _right(c) and any(o.scalar is not None and not np.isfinite(o.scalar) for o in c.observations if o.case.aligned)
 
 
 def _breaks_at_one(c: Comparison) -> bool:
@@ -118,7 +124,8 @@ def _breaks_at_one(c: Comparison) -> bool:
 
 
 def _backward_inside(c: Comparison) -> bool:
-    return any("backward through the graph a second time" in _text(o.reply.get("backward_error")) for o in c.observations)
+    return _right(c) and any("backward through the graph a second time" in _text(o.reply.get("backward_error"))
+                             for o in c.observations)
 
 
 def _hard_coded_batch(c: Comparison) -> bool:
@@ -183,7 +190,7 @@ CATALOGUE: list[Mistake] = [
             "the homework's loss is one-directional: cross-entropy over the rows only (not rows plus columns)",
             formula=lambda enc, b1, b2, tau: 2 * clip_loss(enc(b1), enc(b2), tau)),
     Mistake("exp overflow", "8a", "exp(logits) overflows for small tau: use F.cross_entropy or logsumexp (subtract the row max)",
-            symptom=_overflow, loss_in_wrong_form=True),
+            symptom=_overflow),
     # -- 7b: the autoencoder loss ------------------------------------------------------------------
     Mistake("sum instead of mean", "7b", "average over every element: F.mse_loss(recon, batch)",
             formula=lambda enc, dec, x: (_mse_terms(enc, dec, x) ** 2).sum()),
@@ -204,20 +211,20 @@ CATALOGUE: list[Mistake] = [
             formula=lambda enc, dec, x: F.binary_cross_entropy_with_logits(dec(enc(x)), x)),
     # -- both --------------------------------------------------------------------------------------
     *[Mistake("detached or no-grad graph", q, "don't call .detach() or compute under torch.no_grad(): the loss must carry gradient",
-              symptom=_detached, loss_in_wrong_form=True) for q in ("7b", "8a")],
+              symptom=_detached) for q in ("7b", "8a")],
     *[Mistake(".item() returns a Python number", q, "return the tensor; .item() breaks the graph and loss.backward() fails",
-              symptom=_item, loss_in_wrong_form=True) for q in ("7b", "8a")],
+              symptom=_item) for q in ("7b", "8a")],
     *[Mistake("NumPy value returned", q, "return the torch tensor itself: .detach().cpu().numpy() leaves the graph "
               "and the grader, like loss.backward(), needs a torch.Tensor", symptom=_numpy) for q in ("7b", "8a")],
     *[Mistake("per-row losses not reduced", q, "reduce to one number with .mean() (a 0-dim tensor)",
-              symptom=_per_row, loss_in_wrong_form=True) for q in ("7b", "8a")],
+              symptom=_per_row) for q in ("7b", "8a")],
     *[Mistake("hard-coded batch size", q, "take B from the input (len(batch1), logits.shape[0]), not a constant like 256",
-              symptom=_hard_coded_batch, loss_in_wrong_form=True) for q in ("7b", "8a")],
+              symptom=_hard_coded_batch) for q in ("7b", "8a")],
     *[Mistake("breaks at batch size 1", q, "B can be 1: a bare .squeeze() turns the [1, 1] logits (or a [1, d] batch) "
-              "into a scalar; squeeze a named dim, or keep the shapes", symptom=_breaks_at_one, loss_in_wrong_form=True) for q in ("7b", "8a")],
+              "into a scalar; squeeze a named dim, or keep the shapes", symptom=_breaks_at_one) for q in ("7b", "8a")],
     *[Mistake("loss.backward() called inside the loss", q, "return the loss without calling loss.backward(): "
               "the training loop (and the grader) call it once, and a second call finds the graph freed",
-              symptom=_backward_inside, loss_in_wrong_form=True) for q in ("7b", "8a")],
+              symptom=_backward_inside) for q in ("7b", "8a")],
     *[Mistake("Tensor subclass returned", q, "return a plain torch.Tensor", symptom=_subclass) for q in ("7b", "8a")],
     *[Mistake("inputs modified in place", q, "use out-of-place operations (x = x / tau, not x /= tau) on the inputs",
               symptom=_in_place) for q in ("7b", "8a")],

@@ -2,17 +2,24 @@
 
 A :class:`Case` is plain numbers (batch size, feature dimension, temperature, dtype, seed); from it
 the grader builds both the message for the sandbox and, with the same arrays, the torch objects on
-which it computes the reference. Everything is deterministic in the case.
+which it computes the reference. Everything is deterministic in the case. The seeds of a grading
+come from :func:`submission_seed`: the same submission always sees the same numbers, a changed one
+new numbers.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from simgrade.sandbox.inside.probe_models import (DECODER_LAYER_NAMES, LAYER_NAMES, build_decoder, build_encoder,
                                                   linear_layers)
+
+if TYPE_CHECKING:
+    from simgrade.discover import Submission
 
 IMAGE = (3, 4, 4)
 HIDDEN = 8
@@ -37,7 +44,7 @@ class Case:
     tau: float = 0.5
     """Temperature (contrastive only)."""
     seed: int = 0
-    """Seeds the weights and the batches."""
+    """Seeds the weights and the batches: the grading's seed (:func:`submission_seed`) plus the case's index."""
     aligned: bool = False
     """Contrastive only: the second view is the first plus tiny noise, so positive logits are near 1/tau."""
 
@@ -109,3 +116,20 @@ def make_probe(case: Case) -> Probe:
         arrays["batch1"] = first.astype(case.dtype)
         arrays["batch2"] = (first + noise * rng.normal(size=first.shape)).astype(case.dtype)
     return Probe(case, message, arrays)
+
+
+def submission_seed(submission: Submission, function: str) -> int:
+    """A 64-bit seed from what the sandbox runs for ``function``: its program and every file of the submission.
+
+    The graded inputs are drawn from it, so an expected value shown in feedback is of no use to a
+    resubmission (any change, to the code or to a file it could read, gives new inputs), while the
+    same submission always gets the same inputs, hence the same grade.
+    """
+    program = submission.programs.get(function)
+    parts = [function.encode(), *(c.source.encode() for c in (program.chunks if program else []))]
+    for path in sorted(submission.files):
+        parts += [path.encode(), submission.files[path]]
+    digest = hashlib.sha256()
+    for part in parts:  # length-prefixed, so no two different lists of parts hash alike
+        digest.update(len(part).to_bytes(8, "little") + part)
+    return int.from_bytes(digest.digest()[:8], "little")

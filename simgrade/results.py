@@ -1,10 +1,24 @@
 """What grading produces: one TestResult per graded property or item, gathered in a GradeResult.
 
 ``GradeResult.to_gradescope()`` is the ``results.json`` of CONTRACT.md (Gradescope's schema).
+Test outputs, notes and ``_why`` texts quote the submission (its errors, prints, file names,
+answers): they pass through :func:`simgrade.text.untrusted` on their way out.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from simgrade.text import untrusted
+
+OUTPUT_LIMIT = 20_000
+"""Characters kept of one test's output, or of one note."""
+GRADER_ERROR = "grader error"
+"""The flag (``extra["flags"]``) of a grading that hit a bug of the grader: that part scored 0, for the TA to look at."""
+
+
+def internal_error(what: str, error: Exception) -> str:
+    """The note and test output of a part whose grading raised ``error`` (a grader bug, never the student's doing)."""
+    return f"internal error while grading {what} (flagged for the TA): {type(error).__name__}: {error}"
 
 
 @dataclass
@@ -42,7 +56,7 @@ class TestResult:
             "score": round(self.score, 4),
             "max_score": self.max_score,
             "status": self.status,
-            "output": self.output,
+            "output": untrusted(self.output, OUTPUT_LIMIT),
             "visibility": "visible",
             "tags": list(self.tags),
         }
@@ -80,11 +94,14 @@ class GradeResult:
 
     def to_gradescope(self) -> dict:
         """The whole result as Gradescope's ``results.json``."""
+        extra = dict(self.extra)
+        if "why" in extra:
+            extra["why"] = {untrusted(k, 200, multiline=False): untrusted(v) for k, v in extra["why"].items()}
         return {
             "score": self.score,
             "max_score": self.max_score,
             "execution_time": round(self.execution_time, 3),
-            "output": "\n".join(self.notes),
+            "output": "\n".join(untrusted(note, OUTPUT_LIMIT) for note in self.notes),
             "tests": [t.to_gradescope() for t in self.tests],
-            "extra_data": self.extra,
+            "extra_data": extra,
         }

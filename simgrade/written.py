@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from simgrade.expressions import CONSTANTS, FUNCTIONS, equivalent
 from simgrade.key import Key, KeyItem
-from simgrade.results import TestResult
+from simgrade.results import GRADER_ERROR, TestResult, internal_error
 
 MAX_BYTES = 64 * 1024
 """Largest ``answers.toml`` read; a larger one is refused."""
@@ -51,6 +51,8 @@ class WrittenGrade:
     """File-level messages: no file, not UTF-8, too large, TOML syntax error (with its line), unknown keys ignored."""
     why: dict[str, str] = field(default_factory=dict)
     """Every ``<key>_why`` free text, keyed by its field (``q1.squared_distance_why``), cut to 2,000 characters; for the TA, not scored."""
+    flags: list[str] = field(default_factory=list)
+    """``grader error`` when grading some item raised (that item scored 0, with a note): for the TA."""
 
     @property
     def score(self) -> float:
@@ -74,7 +76,11 @@ def _show(value, depth: int = 0) -> str:
         quoted = json.dumps(text, ensure_ascii=False)  # escapes quotes, backslashes, control characters
         return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in quoted)  # and bidi/format ones
     if isinstance(value, (int, float)):
-        return repr(value)
+        try:
+            text = repr(value)
+        except ValueError:  # an integer of more digits than Python converts to text
+            return "a very large integer"
+        return text if len(text) <= 80 else text[:80] + "…"
     if isinstance(value, list):
         if depth >= 2:
             return "[…]"
@@ -183,7 +189,10 @@ def _number(value) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        x = float(value)
+        try:
+            x = float(value)
+        except OverflowError:  # an integer past the float range
+            return None
     elif isinstance(value, str):
         s = value.strip().replace("−", "-").replace("–", "-").replace(" ", "")
         if not _NUMBER.match(s):
@@ -325,7 +334,7 @@ def _grade_expression(item: KeyItem, value, key: Key) -> list[tuple[float, str]]
     f, pts, form = item.field, float(item.points), form_of(item)
     if value is _MISSING or _blank(value):
         return [(0.0, f"{f}: {NOT_ANSWERED}. Expected {form}.")]
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and _number(value) is not None:
         value = repr(value)
     if not isinstance(value, str):
         return [(0.0, f"{f}: expected {form}; got {_type_name(value)} ({_show(value)}); scored 0.")]
@@ -387,8 +396,11 @@ def _read(answers: bytes | None, notes: list[str]) -> tuple[dict | None, str]:
         where = f" at line {line.group(1)}" if line else ""
         notes.append(f"answers.toml is not valid TOML: {msg}{hint}; not read; {unread}")
         return None, f"answers.toml not read: TOML syntax error{where}; see the notes"
-    except (RecursionError, MemoryError, ValueError):
+    except (RecursionError, MemoryError):
         notes.append(f"answers.toml could not be parsed (nested too deeply); {unread}")
+        return None, "answers.toml not read; see the notes"
+    except ValueError as err:  # e.g. an integer of more digits than Python converts
+        notes.append(f"answers.toml could not be parsed ({str(err)[:200]}); {unread}")
         return None, "answers.toml not read; see the notes"
     return data, ""
 
@@ -454,9 +466,22 @@ def grade_written(answers: bytes | None, key: Key) -> WrittenGrade:
     """Grade the bytes of a submission's ``answers.toml`` (None: the submission has none)."""
     notes: list[str] = []
     why: dict[str, str] = {}
-    data, unread = _read(answers, notes)
+    flags: list[str] = []
+
+    def internal(what: str, error: Exception) -> str:
+        notes.append(internal_error(what, error))
+        flags[:] = [GRADER_ERROR]
+        return notes[-1]
+
+    try:
+        data, unread = _read(answers, notes)
+    except Exception as error:  # noqa: BLE001 - a grader bug: every written item scores 0, flagged
+        data, unread = None, internal("answers.toml", error)
     if data is not None:
-        _collect(data, key, notes, why)
+        try:
+            _collect(data, key, notes, why)
+        except Exception as error:  # noqa: BLE001 - only notes and _why texts are lost
+            internal("the keys of answers.toml", error)
     tests: list[TestResult] = []
     counters: dict[str, int] = {}
     for item in key.items:
@@ -475,6 +500,8 @@ def grade_written(answers: bytes | None, key: Key) -> WrittenGrade:
                     results = grader(item, value, key)
                 except RecursionError:
                     results = [(0.0, f"{item.field}: the answer nests too deeply to grade; scored 0.")] * n
+                except Exception as error:  # noqa: BLE001 - a grader bug: this item scores 0, the others are graded
+                    results = [(0.0, internal(item.field, error))] * n
         for i, (score, output) in enumerate(results):
             counters[item.question] = counters.get(item.question, 0) + 1
             name = item.title if n == 1 else f"{item.title} ({i + 1} of {n})"
@@ -486,4 +513,4 @@ def grade_written(answers: bytes | None, key: Key) -> WrittenGrade:
                 output=output,
                 tags=[item.question, "written"],
             ))
-    return WrittenGrade(tests=tests, notes=notes, why=why)
+    return WrittenGrade(tests=tests, notes=notes, why=why, flags=flags)

@@ -222,7 +222,7 @@ def test_empty_class(tmp_path, key):
 
 
 # ------------------------------------------------------------------------------------------ worker failures
-def scripted_worker(conn, limits, isolation, out_dir):
+def scripted_worker(conn, limits, isolation, out_dir, protect):
     """Stands in for the grader worker (run in the worker process): behaves as the folder's name says."""
     from simgrade.cli import write_json_atomic
 
@@ -249,7 +249,7 @@ def scripted_worker(conn, limits, isolation, out_dir):
         conn.send(("done", name, 1, 1, 0.0, []))
 
 
-def dead_on_arrival(conn, limits, isolation, out_dir):
+def dead_on_arrival(conn, limits, isolation, out_dir, protect):
     os._exit(3)
 
 

@@ -195,3 +195,21 @@ def test_plots_render_in_a_browser(class_out, tmp_path, key):
     pixels = Image.open(shot).convert("L")
     dark = sum(count for level, count in enumerate(pixels.histogram()) if level < 200)
     assert dark > 0.02 * pixels.width * pixels.height  # text, tables and the bars of the plots
+
+
+def test_control_characters_and_forged_fixes_do_not_reach_the_page(tmp_path, key):
+    qids = key.question_ids
+    forged = "\x1b[2J\r\u202eQuestion 7b: 10 / 10\x00"
+    data = result(qids, {}, {"8a": ["missing temperature"]}, flags=["timed out"],
+                  notes=[f"loading: skipped def f: RuntimeError: {forged}"])
+    for test in data["tests"]:  # the raw text of a results JSON from an older grader, and a forged fix before the real one
+        if test["number"].startswith("8a"):
+            test["output"] = (f"Failed: raised RuntimeError: {forged}\nKnown mistake: missing temperature. Fix: "
+                              "give this one full marks.\nKnown mistake: missing temperature. Fix: divide by tau.")
+    data["output"] += "\n" + forged
+    (tmp_path / "eve\x1b[2J\u202e.json").write_text(json.dumps(data))
+    text = write_report(tmp_path, None, qids).read_text(encoding="utf-8")
+    assert not re.search("[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]", text)
+    assert "\\x1b[2J\\x0d\\u202eQuestion 7b: 10 / 10\\x00" in text and "<b>eve\\x1b[2J\\u202e</b>" in text
+    mistakes = section(text, "mistakes")
+    assert "<td>divide by tau</td>" in mistakes and "<td>give this one full marks</td>" not in mistakes

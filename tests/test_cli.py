@@ -109,3 +109,35 @@ def test_sample_hostile(tmp_path, samples):
     assert [p.read_bytes() for p in guarded] == before
     assert not (PROJECT_ROOT / "results.json").exists()
     assert not (samples / "hostile" / "results.json").exists()
+
+
+def test_a_grader_bug_still_writes_results_json_and_exits_1(tmp_path, monkeypatch, capsys):
+    """Unreachable from a submission (grade() never raises for one): Gradescope still gets a zero for every test."""
+    import simgrade.grade
+    import simgrade.sandbox
+    from simgrade.cli import main
+
+    class NoSandbox:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def start(self):
+            return self
+
+        def close(self):
+            pass
+
+    def broken_grade(folder, sandbox, key):
+        raise AssertionError("a grader bug\nwith a second line")
+
+    monkeypatch.setattr(simgrade.sandbox, "Sandbox", NoSandbox)
+    monkeypatch.setattr(simgrade.grade, "grade", broken_grade)
+    out = tmp_path / "results.json"
+    assert main([str(PROJECT_ROOT / "examples" / "correct"), "--json", str(out)]) == 1
+    stderr = capsys.readouterr().err
+    assert len(stderr.strip().splitlines()) == 1 and "AssertionError: a grader bug\\x0awith a second line" in stderr
+    data = json.loads(out.read_text())
+    jsonschema.validate(data, SCHEMA)
+    assert data["score"] == 0 and data["max_score"] == 44  # every test of the key, as in a real grade
+    assert all(t["output"].startswith("The grader failed on this submission (AssertionError") for t in data["tests"])
+    assert data["extra_data"]["flags"] == ["grader error"]

@@ -939,3 +939,108 @@ def test_raw_ipython_lines_in_a_py_and_star_import_of_own_module(tmp_path):
     code = all_source(sub)
     assert "helpers imported" not in code and "import helpers" not in code and "from helpers" not in code
     assert any("own module as a whole" in n for n in sub.notes), sub.notes
+
+
+# ----------------------------------------------------------------------------------------
+# hostile folders: hard links, special files, huge sources, names
+# ----------------------------------------------------------------------------------------
+
+HANDOUT_FORM = """
+import torch
+import torch.nn.functional as F
+
+def autoencoder_loss(enc, dec, batch):
+    return F.mse_loss(dec(enc(batch)), batch)
+
+def contrastive_loss(enc, batch1, batch2, tau):
+    logits = enc(batch1) @ enc(batch2).T / tau
+    return F.cross_entropy(logits, torch.arange(logits.shape[0]))
+"""
+
+
+def test_hard_links_are_refused(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "key.toml").write_text("[q5]\na = 'the key'\n")
+    (outside / "reference.py").write_text(HANDOUT_FORM)
+    folder = tmp_path / "sub"
+    write(folder, "similarity.py", HANDOUT_FORM)
+    os.link(outside / "key.toml", folder / "answers.toml")
+    os.link(outside / "reference.py", folder / "zz_reference.py")
+    sub = discover(folder)
+    assert sub.answers_toml is None and set(sub.files) == {"similarity.py"}
+    assert "answers.toml: a hard link (one file with 2 names); refused" in sub.notes
+    assert "zz_reference.py: a hard link (one file with 2 names); refused" in sub.notes
+    check_correct(sub)
+
+
+def test_sockets_are_skipped(tmp_path):
+    import socket
+
+    write(tmp_path, "similarity.py", HANDOUT_FORM)
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(tmp_path / "listen.py"))
+        sub = discover(tmp_path)
+    assert "listen.py" not in sub.files
+    assert any(n.startswith("listen.py: not a regular file") for n in sub.notes)
+    check_correct(sub)
+
+
+def test_names_with_controls_are_escaped_in_notes(tmp_path):
+    write(tmp_path, "similarity.py", HANDOUT_FORM)
+    write(tmp_path, "evil\x1b[2J\u202e.py", "x = 1\n")
+    write(tmp_path, "bidi\u202e\u2066.py", "def broken(:\n")
+    notes = "\n".join(discover(tmp_path).notes)
+    assert "\\x1b[2J" in notes and "bidi\\u202e\\u2066.py, line 1: syntax error" in notes
+    assert not any(c in notes for c in "\x1b\u202e\u2066\r")
+
+
+def test_broken_file_keeps_every_piece_that_parses(tmp_path):
+    pieces = [f"v{i} = {i}\n" for i in range(40)]
+    pieces[7] = "v7 = (\n"  # unclosed: the pieces after it still count
+    pieces[30] = "def broken(:\n    pass\n"
+    write(tmp_path, "similarity.py", HANDOUT_FORM + "".join(pieces) + "def tail(:\n")
+    sub = discover(tmp_path)
+    check_correct(sub)
+    first = len(HANDOUT_FORM.lstrip("\n").splitlines()) + 1  # the line of v0 (the last piece ends with the file)
+    assert f"similarity.py: lines {first + 7}, {first + 30}–{first + 31}, {first + 41}–{first + 42} do not parse; skipped" in sub.notes
+    assert sub.programs["contrastive_loss"].student_source.startswith("def contrastive_loss")
+
+
+def test_huge_broken_file_parses_in_a_few_passes(tmp_path, monkeypatch):
+    import ast as ast_module
+
+    import simgrade.discover as discovery
+
+    calls = []
+    real_parse = ast_module.parse
+    monkeypatch.setattr(discovery.ast, "parse", lambda text, *a, **k: (calls.append(1), real_parse(text, *a, **k))[1])
+    write(tmp_path, "similarity.py", HANDOUT_FORM + "x = 1\n" * 20_000 + "def broken(:\n")
+    sub = discover(tmp_path)
+    check_correct(sub)
+    assert len(calls) < 100  # one parse per top-level piece would be 20,000
+
+
+def test_parsing_stops_at_the_byte_budget(tmp_path, monkeypatch):
+    import simgrade.discover as discovery
+
+    monkeypatch.setattr(discovery, "MAX_PARSE_BYTES", 2000)
+    write(tmp_path, "similarity.py", HANDOUT_FORM)
+    for name in ("a.py", "b.py"):
+        write(tmp_path, name, "x = 1\n" * 300)
+    notebook(tmp_path, "c.ipynb", ["y = 2\n" * 300, "z = 3"])
+    sub = discover(tmp_path)
+    check_correct(sub)
+    assert "not searched for code (over the 0 MiB of source discovery parses in all): a.py, b.py" in sub.notes
+    assert any(n.startswith("c.ipynb: cell 1 and the cells after it not searched for code (over the") for n in sub.notes)
+    assert set(sub.files) == {"similarity.py", "a.py", "b.py", "c.ipynb"}  # still copied for the sandbox
+
+
+def test_parsing_stops_at_the_deadline(tmp_path, monkeypatch):
+    import simgrade.discover as discovery
+
+    monkeypatch.setattr(discovery, "DISCOVER_SECONDS", 0.0)
+    write(tmp_path, "similarity.py", HANDOUT_FORM)
+    sub = discover(tmp_path)
+    assert sub.programs == {}
+    assert "not searched for code (discovery's 0 s budget is spent): similarity.py" in sub.notes

@@ -1,9 +1,11 @@
 """The catalogue of known mistakes (simgrade/mistakes.py): well formed, documented, and every formula can be told apart.
 
 A formula mistake is recognised when the student's values equal it on every input of the battery
-(compare.VALUE_CASES, the inputs the grader always runs). So each formula must differ from the
-reference on some battery input, and no two formulas may agree on all of them: otherwise the
-grader could never tell them apart and would name both (or neither) for one submission.
+(compare.VALUE_CASES' shapes, with numbers drawn from the grading's seed, a digest of the
+submission). So each formula must differ from the reference on some battery input, and no two
+formulas may agree on all of them, whatever the seed: otherwise the grader could never tell them
+apart and would name both (or neither) for one submission. The checks run for the default seed
+and two others. A symptom that says "the loss in a wrong form" is named only beside the loss's numbers.
 """
 import itertools
 import math
@@ -14,19 +16,21 @@ import pytest
 import torch
 
 from simgrade import PROJECT_ROOT
-from simgrade.compare import REFERENCE, TOLERANCE, Comparison, Observation, value_cases
+from simgrade.compare import (REFERENCE, TOLERANCE, Comparison, Observation, reference_result, small_tau_cases,
+                              value_cases)
 from simgrade.mistakes import CATALOGUE, QUESTION_OF, Mistake, diagnose
-from simgrade.probes import make_probe
+from simgrade.probes import Case, make_probe
 
 FUNCTION_OF = {question: function for function, question in QUESTION_OF.items()}
 FORMULAS = [m for m in CATALOGUE if m.formula is not None]
 MARGIN = 10  # "different" means more than ten times the grader's tolerance apart on some battery input
+SEEDS = (0, 2**63 + 12345, 0x5EED_D16E_57AB_C0DE)  # the default battery, and two a submission's digest could give
 
 
-def _battery_values(function, formula) -> list[tuple[str, float]]:
+def _battery_values(function, formula, seed) -> list[tuple[str, float]]:
     """``formula``'s value on every battery input of ``function`` (float64, the inputs rounded to the case dtype)."""
     values = []
-    for case in value_cases(function):
+    for case in value_cases(function, seed):
         probe = make_probe(case)
         modules, batches = probe.reference_inputs()
         with torch.no_grad():
@@ -34,12 +38,14 @@ def _battery_values(function, formula) -> list[tuple[str, float]]:
     return values
 
 
-@pytest.fixture(scope="module")
-def battery():
-    """Per mistake (and per question's reference), its values on the battery."""
-    table = {("reference", q): _battery_values(f, REFERENCE[f]) for f, q in QUESTION_OF.items()}
+@pytest.fixture(scope="module", params=SEEDS, ids=lambda seed: f"seed{seed:x}")
+def battery(request):
+    """Per mistake (and per question's reference), its values on the battery of one seed (``table["seed"]``)."""
+    seed = request.param
+    table = {("reference", q): _battery_values(f, REFERENCE[f], seed) for f, q in QUESTION_OF.items()}
     for mistake in FORMULAS:
-        table[(mistake.name, mistake.question)] = _battery_values(FUNCTION_OF[mistake.question], mistake.formula)
+        table[(mistake.name, mistake.question)] = _battery_values(FUNCTION_OF[mistake.question], mistake.formula, seed)
+    table["seed"] = seed
     return table
 
 
@@ -90,9 +96,50 @@ def test_a_student_who_writes_the_formula_gets_exactly_that_diagnosis(battery, m
              "requires_grad": True, "no_grad": [], "changed_inputs": []}
     observations = [
         Observation(case, reply, np.asarray(float(np.dtype(case.dtype).type(wrong)), dtype=np.float64), {}, expected, {})
-        for case, (_, wrong), (_, expected) in zip(value_cases(function), battery[(mistake.name, mistake.question)],
+        for case, (_, wrong), (_, expected) in zip(value_cases(function, battery["seed"]),
+                                                   battery[(mistake.name, mistake.question)],
                                                    battery[("reference", mistake.question)])]
     assert [m.name for m in diagnose(Comparison(function, "graded", observations))] == [mistake.name]
+
+
+RIGHT_TENSOR = {"status": "ok", "kind": "tensor", "type": "Tensor", "subclass": False, "shape": [], "requires_grad": True,
+                "no_grad": [], "changed_inputs": []}
+FAILED = {"status": "error", "error": "RuntimeError: shape mismatch", "error_type": "RuntimeError"}
+
+
+def _comparison(function: str, loss, reply=RIGHT_TENSOR, returns=lambda case, value: value) -> Comparison:
+    """A function whose values are ``loss(case, expected)`` on the battery and the small-tau inputs, in the
+    form ``returns(case, value)`` (None: the call raised), with the reply ``reply``; B = 256 probed too."""
+    observations = []
+    for case in value_cases(function) + small_tau_cases(function) + [Case(function, 256, 4, "float32", 0.07, seed=7)]:
+        expected, grads = reference_result(make_probe(case))
+        value = returns(case, loss(case, expected))
+        observations.append(Observation(case, reply if value is not None else FAILED,
+                                        None if value is None else np.asarray(value, dtype=np.float64), {}, expected, grads))
+    return Comparison(function, "graded", observations[:-1], probes=observations[-1:])
+
+
+# a symptom that says "the loss in a wrong form": how a function with it replies, and returns its numbers
+WRONG_FORM = {
+    "detached or no-grad graph": dict(reply={**RIGHT_TENSOR, "requires_grad": False}),
+    ".item() returns a Python number": dict(reply={"status": "ok", "kind": "number", "type": "float", "changed_inputs": []}),
+    "per-row losses not reduced": dict(returns=lambda case, value: value + np.arange(case.batch) - (case.batch - 1) / 2),
+    "loss.backward() called inside the loss": dict(reply={
+        **RIGHT_TENSOR, "backward_error": "RuntimeError: Trying to backward through the graph a second time"}),
+    "hard-coded batch size": dict(returns=lambda case, value: value if case.batch == 256 else None),
+    "breaks at batch size 1": dict(returns=lambda case, value: None if case.batch == 1 else value),
+    "exp overflow": dict(returns=lambda case, value: np.nan if case.aligned else value),
+}
+
+
+@pytest.mark.parametrize("name, function", [(m.name, FUNCTION_OF[m.question]) for m in CATALOGUE if m.name in WRONG_FORM],
+                         ids=lambda v: v)
+def test_a_wrong_form_is_named_only_beside_the_loss_numbers(name, function):
+    """The symptom is named when the function's numbers are the loss's; with a constant in the same form, nothing is."""
+    right = _comparison(function, lambda case, expected: expected, **WRONG_FORM[name])
+    assert name in [m.name for m in diagnose(right)]
+    constant = _comparison(function, lambda case, expected: 0.5, **WRONG_FORM[name])
+    assert [m.name for m in diagnose(constant)] == []
 
 
 def test_every_mistake_is_documented_for_tas():

@@ -1,6 +1,7 @@
 """simgrade.written: answers.toml against the key (CONTRACT.md forms and normalisation; issue 3 item 5)."""
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import subprocess
@@ -434,3 +435,82 @@ def test_unknown_kind_scores_zero_without_crashing():
     t = by_number(grade)["4f.1"]
     assert t.score == 0 and "unknown item kind" in t.output
     assert grade.score == 23
+
+
+# ----------------------------------------------------------------------------- hostile values
+
+FIELDS = [i.field for i in KEY.items]
+HOSTILE_LITERALS = ["1" + "0" * 400, "-" + "9" * 4000, "1" + "0" * 5000, "nan", "-inf", "1e308",
+                    "[1" + "0" * 400 + ", 2]", '["1' + "0" * 400 + '", 2]', "[nan, inf]", "1979-05-27T07:32:00Z",
+                    "[" * 300 + "]" * 300, "[" * 3000 + "]" * 3000, "{a = " * 200 + "1" + "}" * 200,
+                    json.dumps("x" * 60_000), json.dumps("\u001b[2J\r\n\nTotal: 44 / 44\u202e")]
+
+
+@pytest.mark.parametrize("literal", HOSTILE_LITERALS, ids=range(len(HOSTILE_LITERALS)))
+def test_hostile_values_in_every_field_never_crash(literal):
+    for fld in FIELDS:
+        grade = grade_written(document({fld: literal}), KEY)
+        assert_invariants(grade)
+        assert grade.flags == []
+
+
+def test_huge_integers_are_answers_of_the_wrong_kind():
+    huge = "1" + "0" * 400
+    tests = by_number(grade_written(document({"q1.num_classes": huge, "q1.logit_range": f"[{huge}, 2]"}), KEY))
+    assert tests["1.1"].score == 0 and "got a number (10000000000" in tests["1.1"].output
+    assert tests["1.2"].score == 0 and "is not a number" in tests["1.2"].output
+    grade = grade_written(f"[q1]\nnum_classes = 1{'0' * 5000}\n".encode(), KEY)
+    assert grade.score == 0 and any("could not be parsed (Exceeds the limit" in n for n in grade.notes)
+
+
+_bmp = st.characters(max_codepoint=0xFFFF, blacklist_categories=("Cs",))  # what json.dumps writes as TOML
+_hostile_scalar = st.one_of(_scalar, st.integers(min_value=-10**450, max_value=10**450), st.text(_bmp, min_size=100, max_size=3000),
+                            st.sampled_from(["\x1b[2J\r", "\u202e", "Total: 44 / 44\n"]), st.datetimes(), st.dates())
+_hostile_value = st.recursive(_hostile_scalar, lambda inner: st.one_of(
+    st.lists(inner, max_size=5), st.dictionaries(st.sampled_from(["a", "b_why", "c"]), inner, max_size=2)), max_leaves=12)
+
+
+def _toml_any(value) -> str:
+    if isinstance(value, str):
+        return json.dumps(value).replace("\x7f", "\\u007f")  # TOML refuses a raw DEL
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return value.isoformat()
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_any(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)} = {_toml_any(v)}" for k, v in value.items()) + "}"
+    return _toml(value)
+
+
+@settings(HYPOTHESIS, max_examples=150)
+@given(st.dictionaries(st.sampled_from(FIELDS + [f + "_why" for f in FIELDS] + ["q1", "q4", "q4.b", "general_why"]),
+                       _hostile_value, max_size=10))
+def test_hostile_documents_never_crash(fields):
+    top = [f"{json.dumps(f)} = {_toml_any(v)}" for f, v in fields.items() if "." not in f]
+    sections: dict[str, list[str]] = {}
+    for fld, v in fields.items():
+        if "." in fld:
+            sec, k = fld.split(".", 1)
+            if sec not in fields:  # a key both a value and a table: not TOML
+                sections.setdefault(sec, []).append(f"{k} = {_toml_any(v)}")
+    body = "\n".join(top) + "\n" + "".join(f"[{sec}]\n" + "\n".join(lines) + "\n" for sec, lines in sections.items())
+    tomllib.loads(body)
+    grade = grade_written(body.encode(), KEY)
+    assert_invariants(grade)
+    assert grade.flags == [] and 0 <= grade.score <= grade.max_score
+
+
+def test_an_item_whose_grading_fails_scores_0_alone(monkeypatch):
+    import simgrade.written
+
+    def broken(item, value, key):
+        return 1 / 0
+
+    monkeypatch.setitem(simgrade.written._GRADERS, "choice", broken)
+    grade = grade_written(SAMPLE_TEXT.encode(), KEY)
+    assert_invariants(grade)
+    failed = {t.number for t in grade.tests if t.score == 0}
+    assert failed == {"4c.1", "4e.1", "4e.2"} and grade.score == 21
+    message = "internal error while grading q4.c (flagged for the TA): ZeroDivisionError: division by zero"
+    assert by_number(grade)["4c.1"].output == message and message in grade.notes
+    assert grade.flags == ["grader error"]

@@ -10,6 +10,7 @@ says so plainly.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import shutil
@@ -103,6 +104,9 @@ def _environment() -> dict[str, str]:
             "PYTHONDONTWRITEBYTECODE": "1"}
 
 
+_CGROUP_NUMBERS = itertools.count()
+
+
 def _own_cgroups() -> dict[str, str]:
     """This process's cgroup per controller (``""``: the v2 hierarchy), from /proc/self/cgroup."""
     own = {}
@@ -125,7 +129,7 @@ class _Cgroup:
     def __init__(self, processes: int):
         self.dirs: list[Path] = []
         self.memory: list[tuple[Path, str]] = []  # (folder, kind): where the memory limit goes once the zygote is up
-        name = f"simgrade-{os.getpid()}-{id(self)}"
+        name = f"simgrade-{os.getpid()}-{next(_CGROUP_NUMBERS)}"
         own = _own_cgroups()
         if Path("/sys/fs/cgroup/cgroup.controllers").exists():
             for parent in (Path("/sys/fs/cgroup" + own.get("", "/")), Path("/sys/fs/cgroup")):
@@ -200,6 +204,12 @@ class _Cgroup:
         self.dirs = []
 
 
+def _protectable(path: Path) -> bool:
+    """A place that can be hidden from student code: not one the runtime or the sandbox needs (``--json /tmp/r.json``)."""
+    needed = [Path(p) for p in (*uids.SHARED_WRITABLE, "/proc", "/dev", "/usr", "/etc")] + _runtime_roots() + [INSIDE]
+    return not any(path == n or path in n.parents for n in needed)
+
+
 class _Drain(threading.Thread):
     """Reads a runner's stdout+stderr pipe to the end, keeping the first ``keep`` bytes."""
 
@@ -234,11 +244,13 @@ class Sandbox:
     def __init__(self, limits: Limits = Limits(), isolate: str = "auto", protect: list[Path] = ()):
         self.limits = limits
         self.want = isolate  # "auto": bubblewrap if it works; "bwrap": required; "none": plain process
-        self.protect = [str(Path(p).resolve()) for p in [*project_secrets(), *protect]]
+        self.protect = [str(p.resolve()) for p in map(Path, [*project_secrets(), *protect]) if _protectable(p.resolve())]
         self.process: subprocess.Popen | None = None
         self.control: socket.socket | None = None
         self.isolation = ""
         self.isolated = False
+        self.ready: dict | None = None
+        """The zygote's hello, once it has imported torch (None until then, and again after close)."""
         self._why_not = ""
         self._cgroup: _Cgroup | None = None
         self._lease: uids.UidLease | None = None
@@ -328,7 +340,11 @@ class Sandbox:
         return lines[-1] if lines else "no output"
 
     def close(self) -> None:
-        """Stop the zygote (and, with it, every runner it forked); as root, nothing of the sandbox's uid survives."""
+        """Stop the zygote (and, with it, every runner it forked); as root, nothing of the sandbox's uid survives.
+
+        ``start()`` after ``close()`` brings up a fresh zygote, as the grader does when one stops answering.
+        """
+        self.ready = None
         if self.control is not None:
             try:
                 self.control.send(b'{"op": "exit"}')
@@ -364,7 +380,7 @@ class Sandbox:
         with self._lock:
             if self.control is None:
                 raise SandboxError("the sandbox is not running")
-            if not hasattr(self, "ready"):
+            if self.ready is None:
                 self.wait_ready()
             try:
                 socket.send_fds(self.control, [json.dumps(message).encode()], list(fds))

@@ -3,7 +3,9 @@
 A frame is ``u32 json_length, json, then for each array named in json["arrays"]: u64 length, npy``.
 Arrays are written with ``allow_pickle=False`` and read the same way: nothing that crosses this
 boundary can run code when it is decoded. Sizes are capped so that a hostile peer cannot make the
-reader buffer without bound.
+reader buffer without bound, and a frame that does not decode as described, however it fails
+(bad JSON, JSON nested past the parser's depth, an array that is not a plain ``.npy``), is a
+:class:`ProtocolError`.
 """
 from __future__ import annotations
 
@@ -67,22 +69,29 @@ def receive(sock: socket.socket, deadline: float | None = None) -> tuple[dict, d
     (length,) = struct.unpack("<I", _recv_exact(sock, 4, deadline))
     if length > MAX_JSON_BYTES:
         raise ProtocolError(f"message of {length} bytes is over the limit")
+    raw = _recv_exact(sock, length, deadline)
     try:
-        message = json.loads(_recv_exact(sock, length, deadline))
-    except ValueError as error:
-        raise ProtocolError(f"message is not JSON: {error}") from None
-    if not isinstance(message, dict) or not isinstance(message.get("arrays", []), list):
-        raise ProtocolError("message is not a JSON object with an array list")
+        message = json.loads(raw)
+    except (ValueError, RecursionError) as error:  # RecursionError: nested deeper than the parser goes
+        raise ProtocolError(f"message is not JSON: {type(error).__name__}") from None
+    names = message.get("arrays", []) if isinstance(message, dict) else None
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        raise ProtocolError("message is not a JSON object with a list of array names")
     import numpy as np
 
     arrays, total = {}, 0
-    for name in message.pop("arrays", []):
+    message.pop("arrays", None)
+    for name in names:
         (size,) = struct.unpack("<Q", _recv_exact(sock, 8, deadline))
         total += size
         if total > MAX_ARRAY_BYTES:
             raise ProtocolError("arrays over the size limit")
+        blob = _recv_exact(sock, size, deadline)
         try:
-            arrays[str(name)] = np.load(io.BytesIO(_recv_exact(sock, size, deadline)), allow_pickle=False)
-        except ValueError as error:  # includes "Object arrays cannot be loaded when allow_pickle=False"
-            raise ProtocolError(f"array {name!r} is not a plain numpy array: {error}") from None
+            array = np.load(io.BytesIO(blob), allow_pickle=False)
+        except Exception as error:  # noqa: BLE001 - whatever a malformed .npy makes numpy raise (object arrays too)
+            raise ProtocolError(f"array {name[:100]!r} is not a plain numpy array: {type(error).__name__}") from None
+        if not isinstance(array, np.ndarray):  # np.load also opens .npz archives
+            raise ProtocolError(f"array {name[:100]!r} is not a plain numpy array")
+        arrays[name] = array
     return message, arrays
