@@ -110,6 +110,14 @@ if [ "$(id -u)" -eq 0 ]; then
     # where bubblewrap cannot run, must not read the grader's files nor write the results.
     chmod -R go-rwx "$SOURCE" && chmod go-w "$ROOT" "$ROOT/results" || exit 1
 fi
+if [ "$(id -u)" -eq 0 ] && [ -f /.dockerenv ]; then
+    # A container of its own (Gradescope's), where bubblewrap cannot make a private tmpfs: the shared
+    # temporary folders are closed to other uids for the run, and each runner's scratch goes on
+    # /dev/shm, a tmpfs whose size the container caps (Docker's default: 64 MiB), so student code
+    # cannot fill the disk the results are written to.
+    chmod o-w /tmp /var/tmp
+    export SIMGRADE_SCRATCH=/dev/shm
+fi
 cd "$SOURCE"
 "$PYTHON" "$SOURCE/grader.py" "$ROOT/submission" --json "$RESULTS"
 status=$?

@@ -271,6 +271,8 @@ class Sandbox:
         self._stderr = tempfile.TemporaryFile()
         kwargs: dict = {"pass_fds": (theirs.fileno(),), "stdin": subprocess.DEVNULL,
                         "stdout": self._stderr, "stderr": self._stderr, "env": _environment()}
+        if not use_bwrap and os.environ.get("SIMGRADE_SCRATCH"):  # where runners' scratch folders go (run_autograder)
+            kwargs["env"]["SIMGRADE_SCRATCH"] = os.environ["SIMGRADE_SCRATCH"]
         root = os.geteuid() == 0
         if use_bwrap:
             if root:

@@ -1,4 +1,4 @@
-"""Writes 100 MB into /dev/shm, /tmp and /var/tmp, and leaves the files there."""
+"""Fills the disk: 16 MB files (the file-size limit) into /dev/shm, /tmp, /var/tmp and its own TMPDIR, up to 400 MB each."""
 import os
 
 import torch
@@ -6,28 +6,31 @@ import torch.nn.functional as F
 
 DONE = {}
 MB = b"x" * (1 << 20)
+CAP_MB = 96  # the documented writable places together: 64 MiB scratch + 16 MiB /dev/shm, with room
 
 
-def fill(path):
-    written = 0
-    try:
-        with open(path, "wb") as f:
-            for _ in range(100):
-                f.write(MB)
-                f.flush()
-                written += 1
-    except OSError as error:
-        return written, str(error)
-    return written, ""
+def fill(folder):
+    written, error = 0, ""
+    for n in range(25):
+        try:
+            with open(os.path.join(folder, f"simgrade-attack-{n}"), "wb") as f:
+                for _ in range(16):
+                    f.write(MB)
+                    f.flush()
+                    written += 1
+        except OSError as failure:
+            error = str(failure)
+            break
+    return written, error
 
 
 def attack():
-    lines, full = [], False
-    for folder in ("/dev/shm", "/tmp", "/var/tmp"):
-        written, error = fill(os.path.join(folder, "simgrade-attack-100mb"))
-        full = full or written == 100
-        lines.append(f"{folder}: {written} MB" + (f" ({error})" if error else ""))
-    return ("SUCCEEDED" if full else "failed") + f" as uid={os.getuid()}: " + "; ".join(lines)
+    lines, total = [], 0
+    for folder in ("/dev/shm", "/tmp", "/var/tmp", os.environ.get("TMPDIR", "/tmp")):
+        written, error = fill(folder)
+        total += written
+        lines.append(f"{folder}: {written} MB" + (f" ({error[:60]})" if error else ""))
+    return ("SUCCEEDED" if total > CAP_MB else "failed") + f" as uid={os.getuid()}, {total} MB in all: " + "; ".join(lines)
 
 
 def autoencoder_loss(enc, dec, batch):

@@ -71,6 +71,8 @@ _NO_TORCH_FUNCTION = torch._C.DisableTorchFunction
 _RUN_BACKWARD = torch.autograd.Variable._execution_engine.run_backward
 _ONES_LIKE = torch._C._VariableFunctions.ones_like
 MAX_TEXT = 600
+SCRATCH_BASE = os.environ.get("SIMGRADE_SCRATCH", "/tmp")
+"""Where runners' scratch folders are made: /tmp (a private tmpfs in each runner), or a capped tmpfs set by run_autograder."""
 
 
 # ------------------------------------------------------------------------------------------ runner
@@ -112,7 +114,8 @@ def _private_mounts(scratch: str, limits: dict) -> list[str]:
         missing.append("private /tmp")
     elif not _remount_read_only("/tmp"):
         missing.append("read-only shared /tmp")
-    if os.path.isdir("/dev/shm") and not _tmpfs("/dev/shm", int(limits["shm_bytes"]), "1777"):
+    shm_holds_scratch = os.path.realpath(scratch).startswith("/dev/shm/")
+    if os.path.isdir("/dev/shm") and not shm_holds_scratch and not _tmpfs("/dev/shm", int(limits["shm_bytes"]), "1777"):
         missing.append("private /dev/shm")
     if not _remount_read_only("/dev"):
         missing.append("read-only /dev")
@@ -447,7 +450,7 @@ def zygote(control: socket.socket) -> None:
                 return
             request = json.loads(raw)
             if request["op"] == "spawn":
-                scratch = f"/tmp/simgrade-runner-{os.getpid()}-{count}"
+                scratch = os.path.join(SCRATCH_BASE, f"simgrade-runner-{os.getpid()}-{count}")
                 count += 1
                 os.mkdir(scratch, 0o700)
                 lease = uids.UidLease() if as_root else None
