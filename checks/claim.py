@@ -3,8 +3,9 @@
 A claim check is a function ``check(broken: bool) -> str | None`` registered with :func:`claim`.
 With ``broken=False`` it tests the claim under its real premise and must pass (return evidence,
 e.g. measured numbers, or None). With ``broken=True`` it runs the very same test on a deliberately
-broken premise (the negative control) and must fail by raising: a check that cannot fail proves
-nothing. ``tests/test_claims.py`` turns every registered claim into two pytest tests;
+broken premise (the negative control) and must fail by its assertion (an ``AssertionError``, which
+is also how hypothesis reports a falsifying example): a check that cannot fail proves nothing, and
+a control that crashes (a TypeError in the control's own code) proves nothing either. ``tests/test_claims.py`` turns every registered claim into two pytest tests;
 ``python grader.py --verify`` runs them all and prints a table.
 """
 from __future__ import annotations
@@ -36,7 +37,7 @@ class Claim:
     control: str
     """The broken premise of the negative control, in words."""
     check: Callable[[bool], str | None]
-    """``check(broken)``: passes (returns evidence or None) when ``broken`` is False; raises when True."""
+    """``check(broken)``: passes (returns evidence or None) when ``broken`` is False; fails an assertion when True."""
     slow: bool = False
     """Long-running (training): deselected from the default ``pytest -n auto``; still run in CI."""
 
@@ -47,6 +48,8 @@ class Outcome:
 
     passed: bool
     """True when the check returned normally."""
+    asserted: bool
+    """True when it failed by an assertion (the claim's own test said no), not by crashing."""
     evidence: str
     """What it returned, or the first lines of the failure (e.g. hypothesis's falsifying example)."""
     seconds: float
@@ -66,8 +69,8 @@ class Verdict:
 
     @property
     def verified(self) -> bool:
-        """The claim holds and its negative control fails."""
-        return self.holds.passed and not self.control.passed
+        """The claim holds and its negative control fails by its assertion."""
+        return self.holds.passed and self.control.asserted
 
     @property
     def label(self) -> str:
@@ -76,7 +79,7 @@ class Verdict:
             return "verified"
         if not self.holds.passed:
             return "FALSIFIED"
-        return "CONTROL PASSED"
+        return "CONTROL PASSED" if self.control.passed else "CONTROL CRASHED"
 
 
 REGISTRY: dict[str, Claim] = {}
@@ -112,14 +115,21 @@ def _describe_failure(error: BaseException) -> str:
     return text[:400] if text else traceback.format_exception_only(error)[-1].strip()
 
 
+def failed_by_assertion(error: BaseException) -> bool:
+    """An AssertionError, or a group of them (hypothesis reports several distinct failures as a group)."""
+    if isinstance(error, BaseExceptionGroup):
+        return all(failed_by_assertion(e) for e in error.exceptions)
+    return isinstance(error, AssertionError)
+
+
 def run_check(check: Callable[[bool], str | None], broken: bool) -> Outcome:
     """Run one check once; an exception of any kind is a failure, described in the evidence."""
     start = time.perf_counter()
     try:
         evidence = check(broken)
     except Exception as error:  # noqa: BLE001 - any failure of a check is a verdict, not a crash
-        return Outcome(False, _describe_failure(error), time.perf_counter() - start)
-    return Outcome(True, evidence or "", time.perf_counter() - start)
+        return Outcome(False, failed_by_assertion(error), _describe_failure(error), time.perf_counter() - start)
+    return Outcome(True, False, evidence or "", time.perf_counter() - start)
 
 
 def verify(c: Claim) -> Verdict:

@@ -79,6 +79,8 @@ def main(include_slow: bool = True, out: TextIO = sys.stdout) -> int:
         say(f"{'':10}{holds}: {_shorten(v.holds.evidence or '(no evidence returned)', EVIDENCE_WIDTH)}")
         if v.control.passed:
             control = "PASSED (the check cannot fail: it proves nothing)"
+        elif not v.control.asserted:
+            control = "CRASHED (it failed before its assertion: it proves nothing)"
         else:
             control = "fails as it should" if v.holds.passed else "fails too"
         say(f"{'':10}control ({_shorten(c.control, 80)}) {control}: "

@@ -28,6 +28,12 @@ def _crashes(broken: bool) -> str:
     raise TypeError("bug in the check")
 
 
+def _control_crashes(broken: bool) -> str:
+    if broken:
+        raise TypeError("the control's own code has a bug: it never reaches its assertion")
+    return "measured 1.0000 vs 1.0000"
+
+
 def _slow(broken: bool) -> str:
     if broken:
         raise AssertionError("slow control fails")
@@ -40,6 +46,8 @@ REGISTRY = {
         Claim("q1.false", "1", "A false statement.", "hypothesis property", "anything", _false),
         Claim("q1.weak", "1", "A check that cannot fail.", "numeric experiment", "nothing changes", _weak),
         Claim("q1.crashes", "1", "A check with a bug.", "numeric experiment", "n/a", _crashes),
+        Claim("q1.control_crashes", "1", "A true statement whose control crashes.", "numeric experiment", "typo",
+              _control_crashes),
         Claim("q8b.slow", "8b", "A long empirical claim.", "numeric experiment", "untrained", _slow, slow=True),
         Claim("q6.extra", "6", "Registered but not in the key, and false.", "sympy proof", "n/a", _false),
     ]
@@ -78,7 +86,7 @@ def test_unreferenced_claims_run_but_do_not_change_the_exit_status(monkeypatch):
 
 
 @pytest.mark.parametrize("cid, label", [("q1.false", "FALSIFIED"), ("q1.weak", "CONTROL PASSED"),
-                                        ("q1.crashes", "FALSIFIED")])
+                                        ("q1.crashes", "FALSIFIED"), ("q1.control_crashes", "CONTROL CRASHED")])
 def test_a_failing_claim_behind_the_key_exits_one(monkeypatch, cid, label):
     status, text = run(monkeypatch, [_item("q1.x", ["q1.good", cid])])
     assert status == 1
@@ -88,6 +96,8 @@ def test_a_failing_claim_behind_the_key_exits_one(monkeypatch, cid, label):
     assert "FAILED" in text.splitlines()[-1] and cid in text.splitlines()[-1]
     if cid == "q1.weak":
         assert "cannot fail" in text
+    if cid == "q1.control_crashes":
+        assert "failed before its assertion" in text
     if cid == "q1.false":
         assert "the claim fails at x = 7" in text
 
