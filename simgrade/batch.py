@@ -28,19 +28,19 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import multiprocessing as mp
 import os
 import signal
 import sys
-import tempfile
 import time
 import traceback
 from collections import deque
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait as wait_any
 from pathlib import Path
+from typing import Sequence
 
+from simgrade.results import question_scores, read_result, result_path, write_json_atomic, write_text_atomic
 from simgrade.sandbox.limits import Limits
 
 IGNORED_NAMES = frozenset({"__MACOSX", "__pycache__"})
@@ -53,11 +53,17 @@ PRELOAD = ["simgrade.grade"]
 """Imported once by the forkserver, inherited by every worker."""
 
 
-def task_budget(limits: Limits) -> float:
+def task_budget(limits: Limits, questions: Sequence | None = None) -> float:
     """Seconds after which one folder's grading is considered stuck (a last resort; the sandbox's
-    own limits end a slow submission long before): two code questions, each at most a dozen calls
-    at the call limit, a few reloads after crashes, and the bounded counterexample search."""
-    return 120.0 + 2 * (12 * limits.call_seconds + 4 * limits.load_seconds + 30.0)
+    own limits end a slow submission long before): per code question (``questions``, by default the
+    key's), its inputs at the call limit, a few reloads after crashes, and the bounded counterexample search."""
+    if questions is None:
+        from simgrade.key import load_key
+
+        questions = load_key().code
+    per_question = [max(12, len(q.battery) + sum(len(s.inputs) for s in q.stress)) * limits.call_seconds
+                    + 4 * limits.load_seconds + q.search.seconds + 10.0 for q in questions]
+    return 120.0 + sum(per_question)
 
 
 def default_jobs() -> int:
@@ -81,43 +87,9 @@ def submissions(batch_dir: Path, out_dir: Path | None = None) -> list[Path]:
     return found
 
 
-def result_path(out_dir: Path, name: str) -> Path:
-    """Where the JSON of submission ``name`` goes."""
-    return Path(out_dir) / f"{name}.json"
-
-
-def read_result(path: Path) -> dict | None:
-    """A results.json written by a previous run, or None when missing or unreadable."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(data, dict) or not isinstance(data.get("tests"), list) or "score" not in data:
-        return None
-    return data
-
-
-def question_scores(data: dict) -> dict[str, float]:
-    """Points earned per question id in a results.json (a test ``7b.3`` counts for ``7b``)."""
-    scores: dict[str, float] = {}
-    for test in data.get("tests", []):
-        question = str(test.get("number", "")).rsplit(".", 1)[0]
-        scores[question] = round(scores.get(question, 0.0) + float(test.get("score", 0.0)), 4)
-    return scores
-
-
 def _number(value: float) -> str:
     value = round(float(value), 4)
     return str(int(value)) if value == int(value) else repr(value)
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp", encoding="utf-8",
-                                     newline="") as f:
-        f.write(text)
-    os.replace(f.name, path)
 
 
 def write_grades_csv(out_dir: Path, names: list[str], question_ids: list[str]) -> Path:
@@ -154,7 +126,6 @@ def _worker(conn, limits: Limits, isolation: str, out_dir: str, protect: list[st
             from simgrade.sandbox import Sandbox
 
             sandbox = Sandbox(limits, isolate=isolation, protect=[Path(p) for p in protect]).start()  # imports torch meanwhile
-            from simgrade.cli import write_json_atomic
             from simgrade.grade import grade
             from simgrade.key import load_key
 

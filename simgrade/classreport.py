@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 import re
 import statistics
 import sys
@@ -23,13 +22,12 @@ import tempfile
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from simgrade.results import OUTPUT_LIMIT
+from simgrade.results import OUTPUT_LIMIT, question_scores, read_result, result_path, write_text_atomic
 from simgrade.text import untrusted
 
 MAX_MEMBERS_SHOWN = 40
 """Names listed per cluster or mistake before the list is cut."""
 FLAG_NOTE = re.compile(r"time limit|ended the process|ended its own|loading|more bytes of output|NOT ISOLATED", re.I)
-KNOWN_MISTAKE = re.compile(r"Known mistake: (?P<name>.+?)\. Fix: (?P<fix>.+?)\.?$", re.M)
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 75em;
@@ -59,8 +57,6 @@ def _num(value: float) -> str:
 
 def load_results(out_dir: Path, names: list[str] | None = None) -> dict[str, dict]:
     """Every readable results JSON in ``out_dir`` (or those of ``names``), by submission name."""
-    from simgrade.batch import read_result, result_path
-
     out_dir = Path(out_dir)
     if names is None:
         names = sorted(p.stem for p in out_dir.glob("*.json"))
@@ -128,8 +124,6 @@ def _scores_section(results: dict[str, dict], question_ids: list[str]) -> str:
     maxima = _question_max(results)
     per_q: dict[str, list[float]] = {q: [] for q in question_ids}
     totals, max_total = [], 0.0
-    from simgrade.batch import question_scores
-
     for data in results.values():
         scores = question_scores(data)
         for q in question_ids:
@@ -155,31 +149,50 @@ def _scores_section(results: dict[str, dict], question_ids: list[str]) -> str:
             "<div class=plots>" + "".join(figures) + "</div>")
 
 
-def _mistake_output(data: dict, question: str, mistake: str) -> tuple[str, str]:
-    """(the fix, the failing test's feedback) for ``mistake`` in one results JSON."""
-    for test in data.get("tests", []):
-        if str(test.get("number", "")).rsplit(".", 1)[0] != question:
-            continue
-        output = str(test.get("output", ""))
-        # the grader's own line comes after anything the submission's errors say: the last match is it
-        for match in reversed(list(KNOWN_MISTAKE.finditer(output))):
-            if match.group("name") == mistake:
-                return match.group("fix"), output
-    return "", ""
+def diagnosed_mistakes(data: dict) -> list[tuple[str, str, str]]:
+    """(question, name, fix) of every mistake diagnosed in one results JSON, read from ``extra_data["mistakes"]``.
+
+    The grader writes ``{question: [{"name", "fix", "credit"}, ...]}``; results of older runs hold a
+    list of names per question, without the fix (then ``""``). Anything else there is left out.
+    """
+    found = []
+    per_question = (data.get("extra_data") or {}).get("mistakes")
+    if not isinstance(per_question, dict):
+        return found
+    for question, entries in per_question.items():
+        for entry in entries if isinstance(entries, list) else []:
+            if isinstance(entry, dict):
+                name, fix = entry.get("name"), entry.get("fix")
+            else:
+                name, fix = entry, None
+            if isinstance(name, str) and name:
+                found.append((str(question), name, fix if isinstance(fix, str) else ""))
+    return found
+
+
+def _mistake_output(data: dict, question: str, mistake: str) -> str:
+    """The feedback of the failed test of ``question`` that names ``mistake`` (by its tag), or of its first failed test."""
+    failed = [t for t in data.get("tests", [])
+              if str(t.get("number", "")).rsplit(".", 1)[0] == question and t.get("status") != "passed"]
+    tagged = [t for t in failed if f"mistake:{mistake}" in (t.get("tags") or [])]
+    return str((tagged or failed or [{}])[0].get("output", ""))
 
 
 def _mistakes_section(results: dict[str, dict]) -> str:
     seen: dict[tuple[str, str], list[str]] = defaultdict(list)
+    fixes: dict[tuple[str, str], str] = {}
     for name, data in results.items():
-        for question, mistakes in ((data.get("extra_data") or {}).get("mistakes") or {}).items():
-            for mistake in mistakes or []:
-                seen[(str(question), str(mistake))].append(name)
+        for question, mistake, fix in diagnosed_mistakes(data):
+            if name not in seen[(question, mistake)]:
+                seen[(question, mistake)].append(name)
+            if fix and not fixes.get((question, mistake)):
+                fixes[(question, mistake)] = fix
     if not seen:
         return "<h2 id=mistakes>Most frequent mistakes</h2><p class=muted>No known mistake was diagnosed in any submission.</p>"
     rows = []
     for (question, mistake), members in sorted(seen.items(), key=lambda kv: (-len(kv[1]), kv[0])):
         example = members[0]
-        fix, output = _mistake_output(results[example], question, mistake)
+        fix, output = fixes.get((question, mistake), ""), _mistake_output(results[example], question, mistake)
         feedback = f"<details><summary>its feedback</summary><pre>{_e(output)}</pre></details>" if output else ""
         others = ", ".join(_e(m) for m in members[1:MAX_MEMBERS_SHOWN])
         more = f" and {len(members) - MAX_MEMBERS_SHOWN} more" if len(members) > MAX_MEMBERS_SHOWN else ""
@@ -218,13 +231,14 @@ def handout_fingerprints() -> dict[str, str]:
     """Fingerprints of the unchanged handout stubs (best effort: empty if the handout cannot be built)."""
     try:
         from simgrade.discover import discover
+        from simgrade.grade import function_specs
         from simgrade.handout import write_handout
         from simgrade.key import load_key
 
         key = load_key()
         with tempfile.TemporaryDirectory() as folder:
             write_handout(Path(folder), key)
-            return dict(discover(Path(folder), tuple(q.function for q in key.code)).fingerprints)
+            return dict(discover(Path(folder), function_specs(key.code)).fingerprints)
     except Exception:  # noqa: BLE001 - only a label in the report
         return {}
 
@@ -305,8 +319,6 @@ def build_report(results: dict[str, dict], question_ids: list[str], missing: lis
 
 def write_report(out_dir: Path, names: list[str] | None = None, question_ids: list[str] | None = None) -> Path:
     """Write ``out_dir/report.html`` from the results JSONs there (those of ``names`` when given)."""
-    from simgrade.batch import write_text_atomic
-
     out_dir = Path(out_dir)
     if question_ids is None:
         from simgrade.key import load_key

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import sys
-import tempfile
 from pathlib import Path
+
+from simgrade.results import write_json_atomic
 
 
 class _Parser(argparse.ArgumentParser):
@@ -39,13 +39,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def write_json_atomic(path: Path, data: dict) -> None:
-    """Write JSON to ``path`` through a temporary file and a rename: never a half-written result."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, allow_nan=False)
-        f.write("\n")
-    os.replace(f.name, path)
+def load_key_or_exit():
+    """The answer key and its code questions; a key or question file that cannot be used is one clear line, exit 2."""
+    from simgrade.key import load_key
+
+    try:
+        return load_key()
+    except ValueError as error:  # AnswerKeyError, QuestionError: what is wrong, and the valid choices
+        sys.stderr.write(f"grader.py: error: {error}\n")
+        raise SystemExit(2) from None
 
 
 def limits_from(args):
@@ -65,11 +67,10 @@ def grade_one(args) -> int:
     sandbox = Sandbox(limits_from(args), isolate=args.isolation, protect=results).start()
     try:
         from simgrade.grade import failed_result, grade
-        from simgrade.key import load_key
         from simgrade.report import format_report
         from simgrade.text import untrusted
 
-        key = load_key()
+        key = load_key_or_exit()
         try:
             result = grade(args.submission, sandbox, key)
         except Exception as error:  # noqa: BLE001 - a grader bug (grade() never raises for a submission's doing)
@@ -111,10 +112,9 @@ def main(argv: list[str] | None = None) -> int:
                          isolation=args.isolation)
     if args.handout is not None:
         from simgrade.handout import write_handout
-        from simgrade.key import load_key
 
         try:
-            written = write_handout(args.handout, load_key(), force=args.force)
+            written = write_handout(args.handout, load_key_or_exit(), force=args.force)
         except (FileExistsError, NotADirectoryError, PermissionError) as error:
             _parser().error(str(error).replace("use force", "use --force"))
         for path in written:

@@ -1,15 +1,15 @@
-"""Compare a student's loss with the reference, property by property.
+"""Compare a student's function with its question's reference, property by property.
 
-The student's function runs in the sandbox on a battery of :class:`~simgrade.probes.Case` of fixed
-shapes (B, d, tau, dtype) whose numbers (weights, batches) are drawn from the grading's seed, a digest
-of the submission (:func:`~simgrade.probes.submission_seed`); the reference (``reference.losses``)
-runs here on the same numbers in float64. Properties:
+The student's function runs in the sandbox on its question's battery: :class:`~simgrade.probes.Case`
+of fixed shapes whose numbers (weights, batches) are drawn from the grading's seed, a digest of the
+submission (:func:`~simgrade.probes.submission_seed`); the reference runs here on the same numbers
+in float64. Properties (those a question scores are the keys of its ``points``):
 
-    value             the loss equals the reference (B 1-64, d 1-16, tau 0.05-5, float32 and float64)
-    gradient          gradients w.r.t. every parameter of enc (and dec) equal the reference's
-    small_tau         finite and right at tau 0.01-0.02 with well-aligned positive pairs (8a only)
+    value             the returned value equals the reference on every battery input
+    gradient          gradients w.r.t. every parameter of every network argument equal the reference's
     form              a plain 0-dim tensor whose gradients (returned, checked here) are the reference's
     inputs_untouched  batches and parameters are not modified in place
+    <stress name>     a question's own: finite and right on its special inputs (:class:`~simgrade.question.Stress`)
 
 When the value is wrong somewhere, hypothesis (derandomised; the seeds it draws are offsets of the
 grading's seed) searches for and shrinks the smallest input on which it differs, so the feedback can
@@ -23,48 +23,38 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from reference import losses
 from simgrade.probes import Case, Probe, make_probe
+from simgrade.question import ENGINE_PROPERTIES, Encoder, Images, PositivePair
+from simgrade.questions import question_of
 from simgrade.sandbox import Session
 
-PROPERTIES = ("value", "gradient", "small_tau", "form", "inputs_untouched")
+PROPERTIES = ENGINE_PROPERTIES
+"""The properties of every question (a question adds its own :class:`~simgrade.question.Stress` ones)."""
 TOLERANCE = {"float64": (1e-6, 1e-6), "float32": (1e-4, 1e-4)}  # (rtol, atol) on the loss
-SMALL_TAU_TOLERANCE = (1e-3, 1e-3)
 GRADIENT_TOLERANCE = {"float64": (1e-5, 1e-7), "float32": (1e-3, 1e-4)}  # atol scaled by the largest entry
-SEARCH_CALLS = 150
-SEARCH_SECONDS = 20.0
-
-VALUE_CASES = {
-    "contrastive_loss": [
-        (2, 2, 0.5, "float64"), (1, 4, 0.5, "float64"), (3, 1, 1.0, "float64"), (8, 4, 0.1, "float64"),
-        (17, 16, 2.0, "float64"), (64, 8, 0.07, "float64"), (5, 3, 5.0, "float64"), (12, 6, 0.05, "float64"),
-        (2, 2, 0.5, "float32"), (8, 4, 0.1, "float32"), (33, 8, 0.07, "float32"), (64, 16, 1.0, "float32"),
-        (4, 2, 0.2, "float32"),
-    ],
-    "autoencoder_loss": [
-        (1, 1, 0, "float64"), (2, 3, 0, "float64"), (5, 8, 0, "float64"), (16, 4, 0, "float64"),
-        (64, 2, 0, "float64"), (3, 5, 0, "float32"), (16, 8, 0, "float32"), (64, 16, 0, "float32"),
-    ],
-}
-SMALL_TAU_CASES = [(8, 4, 0.01, "float32"), (16, 8, 0.01, "float64"), (8, 4, 0.02, "float32")]
-SEARCH_TAUS = [1.0, 0.5, 2.0, 0.1, 5.0, 0.07, 0.05]
+LARGE_BATCH = 256
+"""The batch size of the extra call made when every battery input raises (a batch size hard-coded to a course's)."""
+STRESS_SEED_OFFSET = 100
+"""The seeds of a question's k-th stress property's inputs start at the grading's seed + (k + 1) x this."""
 
 
 def value_cases(function: str, seed: int = 0) -> list[Case]:
     """The battery for the value, gradient, form and inputs properties: fixed shapes, numbers from ``seed``."""
-    return [Case(function, b, d, dtype, tau or 0.5, seed=seed + i)
-            for i, (b, d, tau, dtype) in enumerate(VALUE_CASES[function])]
+    return [Case.of(function, shape, seed + i) for i, shape in enumerate(question_of(function).battery)]
 
 
-def small_tau_cases(function: str, seed: int = 0) -> list[Case]:
-    """Well-aligned positive pairs at tiny temperatures (contrastive only)."""
-    if function != "contrastive_loss":
-        return []
-    return [Case(function, b, d, dtype, tau, seed=seed + 100 + i, aligned=True)
-            for i, (b, d, tau, dtype) in enumerate(SMALL_TAU_CASES)]
+def stress_cases(function: str, seed: int = 0) -> list[Case]:
+    """The inputs of the question's own properties (each case names its property in ``check``)."""
+    cases = []
+    for k, stress in enumerate(question_of(function).stress):
+        base = seed + (k + 1) * STRESS_SEED_OFFSET
+        cases += [Case.of(function, shape, base + i, check=stress.name) for i, shape in enumerate(stress.inputs)]
+    return cases
 
 
-REFERENCE = {"contrastive_loss": losses.contrastive_loss, "autoencoder_loss": losses.autoencoder_loss}
+def large_batch_case(function: str, seed: int = 0) -> Case:
+    """The extra call of a function that raises on every battery input: B = 256, the scalars' typical values."""
+    return Case(function, LARGE_BATCH, 4, "float32", seed=seed + 7)
 
 
 @dataclass
@@ -151,7 +141,7 @@ class Comparison:
 def reference_result(probe: Probe) -> tuple[float, dict[str, np.ndarray]]:
     """The reference loss and its gradients, in float64, on the probe's numbers."""
     modules, batches = probe.reference_inputs()
-    loss = REFERENCE[probe.case.function](*probe.arguments(modules, batches))
+    loss = question_of(probe.case.function).reference(*probe.arguments(modules, batches))
     named = [(f"{m}.{n}", p) for m, module in modules.items() for n, p in module.named_parameters()]
     grads = torch.autograd.grad(loss, [p for _, p in named])
     return float(loss.detach()), {name: g.numpy() for (name, _), g in zip(named, grads)}
@@ -214,9 +204,17 @@ def _first_failure(observations: list[Observation], tolerance=None) -> Observati
     return next((o for o in observations if not o.value_matches(tolerance)), None)
 
 
+def _battery_text(observations: list[Observation]) -> str:
+    """The battery's range in words: ``B 1-64, d 1-16, float32 and float64``."""
+    cases = [o.case for o in observations]
+    batches, dims = [c.batch for c in cases], [c.dim for c in cases]
+    dtypes = " and ".join(sorted({c.dtype for c in cases}))
+    return f"B {min(batches)}-{max(batches)}, d {min(dims)}-{max(dims)}, {dtypes}"
+
+
 def _value_property(observations: list[Observation]) -> PropertyResult:
     failure = _first_failure(observations)
-    tried = f"{len(observations)} inputs (B 1-64, d 1-16, float32 and float64)"
+    tried = f"{len(observations)} inputs ({_battery_text(observations)})"
     if failure is None:
         return PropertyResult("value", True, f"equals the reference on all {tried}")
     wrong = sum(not o.value_matches() for o in observations)
@@ -248,11 +246,11 @@ def _gradient_property(observations: list[Observation]) -> PropertyResult:
     return PropertyResult("gradient", True, f"gradients w.r.t. every parameter equal the reference's on {len(observations)} inputs")
 
 
-def _small_tau_property(observations: list[Observation]) -> PropertyResult:
-    failure = _first_failure(observations, SMALL_TAU_TOLERANCE)
+def _stress_property(stress, observations: list[Observation]) -> PropertyResult:
+    failure = _first_failure(observations, tuple(stress.tolerance))
     if failure is None:
-        return PropertyResult("small_tau", True, "finite and right at tau 0.01-0.02 with well-aligned positive pairs")
-    return PropertyResult("small_tau", False, f"on {failure.case.describe()} it {_failure_reason(failure)}")
+        return PropertyResult(stress.name, True, stress.holds)
+    return PropertyResult(stress.name, False, f"on {failure.case.describe()} it {_failure_reason(failure)}")
 
 
 def _form_property(observations: list[Observation]) -> PropertyResult:
@@ -291,23 +289,31 @@ def _inputs_property(observations: list[Observation]) -> PropertyResult:
 
 
 def _search_counterexample(session: Session, function: str, seed: int = 0,
-                           budget_calls: int = SEARCH_CALLS) -> Observation | None:
+                           budget_calls: int | None = None) -> Observation | None:
     """Hypothesis (derandomised) searches for, then shrinks, the smallest input where the value differs.
 
-    It draws the same shapes for every submission; the numbers come from ``seed`` plus the drawn offset.
+    It draws the same shapes for every submission (the question's :class:`~simgrade.question.Search`);
+    the numbers come from ``seed`` plus the drawn offset.
     """
     from hypothesis import HealthCheck, Phase, find, settings
     from hypothesis import strategies as st
     from hypothesis.errors import NoSuchExample
 
-    strategy = st.builds(Case, function=st.just(function), batch=st.integers(1, 64), dim=st.integers(1, 16),
-                         dtype=st.sampled_from(["float64", "float32"]), tau=st.sampled_from(SEARCH_TAUS),
+    search = question_of(function).search
+    budget_calls = search.calls if budget_calls is None else budget_calls
+    names = sorted(search.scalars)
+    strategy = st.builds(Case, function=st.just(function), batch=st.integers(*search.batch), dim=st.integers(*search.dim),
+                         dtype=st.sampled_from(list(search.dtypes)),
+                         scalars=st.tuples(*(st.sampled_from(list(search.scalars[n])).map(lambda v, n=n: (n, v))
+                                             for n in names)),
                          seed=st.integers(0, 1000).map(lambda k: seed + k))
     seen: dict[Case, Observation] = {}
-    deadline = time.monotonic() + SEARCH_SECONDS
+    deadline = time.monotonic() + search.seconds
 
     def size(case: Case) -> tuple:
-        return (case.batch, case.dim, case.dtype != "float64", SEARCH_TAUS.index(case.tau), case.seed)
+        given = dict(case.scalars)
+        return (case.batch, case.dim, search.dtypes.index(case.dtype),
+                *(list(search.scalars[n]).index(given[n]) for n in names), case.seed)
 
     def differs(case: Case) -> bool:
         if case not in seen:
@@ -316,10 +322,10 @@ def _search_counterexample(session: Session, function: str, seed: int = 0,
             seen[case] = observe(session, case)
         return not seen[case].value_matches()
 
-    search = settings(derandomize=True, database=None, deadline=None, max_examples=60,
-                      phases=[Phase.generate, Phase.shrink], suppress_health_check=list(HealthCheck))
+    options = settings(derandomize=True, database=None, deadline=None, max_examples=60,
+                       phases=[Phase.generate, Phase.shrink], suppress_health_check=list(HealthCheck))
     try:
-        smallest = find(strategy, differs, settings=search)
+        smallest = find(strategy, differs, settings=options)
     except NoSuchExample:
         failing = [c for c, o in seen.items() if not o.value_matches()]
         return seen[min(failing, key=size)] if failing else None
@@ -327,17 +333,18 @@ def _search_counterexample(session: Session, function: str, seed: int = 0,
 
 
 def describe_counterexample(obs: Observation) -> str:
-    """The input and both values, small enough to read."""
+    """The input and both values, small enough to read: the encoder's output on each batch when it is small."""
     text = f"smallest input found where the value differs: {obs.case.describe()}"
+    question = question_of(obs.case.function)
     probe = make_probe(obs.case)
     modules, batches = probe.reference_inputs()
+    encoder = next(a.name for a in question.arguments if isinstance(a, Encoder))
+    images = [n for a in question.arguments if isinstance(a, (Images, PositivePair))
+              for n in ((a.first, a.second) if isinstance(a, PositivePair) else (a.name,))]
     if obs.case.batch * obs.case.dim <= 16:
         with torch.no_grad():
-            if obs.case.function == "contrastive_loss":
-                z1, z2 = modules["enc"](batches["batch1"]), modules["enc"](batches["batch2"])
-                text += f"; enc(batch1) = {np.round(z1.numpy(), 4).tolist()}, enc(batch2) = {np.round(z2.numpy(), 4).tolist()}"
-            else:
-                text += f"; enc(batch) = {np.round(modules['enc'](batches['batch']).numpy(), 4).tolist()}"
+            shown = [f"{encoder}({name}) = {np.round(modules[encoder](batches[name]).numpy(), 4).tolist()}" for name in images]
+        text += "; " + ", ".join(shown)
     return f"{text}; yours: {_failure_reason(obs).removeprefix('returned ')}"
 
 
@@ -346,6 +353,7 @@ def compare(session: Session, function: str, seed: int = 0) -> Comparison:
 
     ``seed`` (the grader passes :func:`~simgrade.probes.submission_seed`) draws every input's numbers.
     """
+    question = question_of(function)
     battery = value_cases(function, seed)
     first = observe(session, battery[0])
     status = first.reply.get("status")
@@ -358,18 +366,20 @@ def compare(session: Session, function: str, seed: int = 0) -> Comparison:
                           f"({first.case.describe()}) and was stopped")
     if status == "error" and first.reply.get("error_type") == "NotImplementedError":
         return Comparison(function, "not_implemented", [first], message=f"{function} is not implemented yet: {first.reply.get('error')}")
-    rest = observe_many(session, battery[1:] + small_tau_cases(function, seed))
-    observations = [first] + [o for o in rest if not o.case.aligned]
-    small = [o for o in rest if o.case.aligned]
-    result = Comparison(function, "graded", observations + small)
+    rest = observe_many(session, battery[1:] + stress_cases(function, seed))
+    observations = [first] + [o for o in rest if not o.case.check]
+    stressed = [o for o in rest if o.case.check]
+    result = Comparison(function, "graded", observations + stressed)
     result.properties["value"] = _value_property(observations)
     result.properties["gradient"] = _gradient_property(observations)
-    if small:
-        result.properties["small_tau"] = _small_tau_property(small)
+    for stress in question.stress:
+        mine = [o for o in stressed if o.case.check == stress.name]
+        if mine:
+            result.properties[stress.name] = _stress_property(stress, mine)
     result.properties["form"] = _form_property(observations)
-    result.properties["inputs_untouched"] = _inputs_property(observations + small)
+    result.properties["inputs_untouched"] = _inputs_property(observations + stressed)
     if all(o.reply.get("status") == "error" for o in observations):  # a batch size hard-coded to the course's?
-        result.probes.append(observe(session, Case(function, 256, 4, "float32", 0.07, seed=seed + 7)))
+        result.probes.append(observe(session, large_batch_case(function, seed)))
     if not result.properties["value"].passed and not session.timed_out:
         found = _search_counterexample(session, function, seed)
         if found is not None:

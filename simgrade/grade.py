@@ -4,14 +4,16 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Iterable
 
 import torch
 
 from simgrade.compare import Comparison, compare
-from simgrade.discover import Submission, discover
+from simgrade.discover import FunctionSpec, Submission, discover
 from simgrade.key import Key
 from simgrade.mistakes import diagnose
 from simgrade.probes import submission_seed
+from simgrade.question import CodeQuestion
 from simgrade.results import GRADER_ERROR, GradeResult, TestResult, internal_error
 from simgrade.sandbox import Sandbox, SandboxError, Session
 from simgrade.score import score_code
@@ -22,6 +24,12 @@ torch.set_num_threads(1)  # the probes are tiny: handing work to a second thread
 
 SANDBOX_FLAG = "sandbox stopped answering"
 """Flag of a submission during whose grading the sandbox itself stopped answering (it is restarted)."""
+
+
+def function_specs(questions: Iterable[CodeQuestion]) -> list[FunctionSpec]:
+    """What discovery looks for: per code question, its function, arguments and place in the course notebook."""
+    return [FunctionSpec(q.function, q.parameters, q.notebook.training if q.notebook else None,
+                         tuple(q.notebook.locals) if q.notebook else ()) for q in questions]
 
 
 def _program_message(program) -> dict:
@@ -82,7 +90,7 @@ def grade_code(submission: Submission, sandbox: Sandbox, key: Key) -> tuple[list
             question_tests = _failed(question, message, origin)
             notes.append(message)
             extra["flags"].append(GRADER_ERROR)
-        extra["mistakes"][question.question] = [m.name for m in mistakes]
+        extra["mistakes"][question.question] = [m.as_data() for m in mistakes]
         tests += question_tests
     sessions[-1].close()
     for session in sessions:
@@ -124,7 +132,7 @@ def grade(folder: Path, sandbox: Sandbox, key: Key) -> GradeResult:
     start = time.monotonic()
     flags = []
     try:
-        submission = discover(Path(folder), tuple(q.function for q in key.code))
+        submission = discover(Path(folder), function_specs(key.code))
     except NotADirectoryError:
         raise
     except Exception as error:  # noqa: BLE001 - a grader bug: graded as an empty submission, flagged

@@ -1,8 +1,8 @@
 """The student starter kit (``python grader.py --handout DIR``): ``similarity.py`` and ``answers.toml``.
 
-``similarity.py`` holds the two functions of CONTRACT.md with docstrings that state the contract
-(shapes, reduction, a 0-dim tensor carrying gradient) and bodies that raise
-``NotImplementedError("FIXME: ...")``. ``answers.toml`` is generated from the key's items: every
+``similarity.py`` holds the stub of every code question (its question file's ``stub``: a docstring
+that states the contract and a body that raises ``NotImplementedError("FIXME: ...")``), after the
+imports they need. ``answers.toml`` is generated from the key's items: every
 field present with a blank value of the right type, its title and form in comments, and a
 commented ``<key>_why`` example. Neither file holds any staff answer; the unedited kit grades to 0.
 """
@@ -13,51 +13,27 @@ from pathlib import Path
 from simgrade.key import Key, KeyItem
 from simgrade.written import form_of
 
-SIMILARITY_PY = '''\
-"""Homework 4, similarity-based learning: the two losses the grader runs (questions 7b and 8a).
-
-Fill in the two functions below where it says FIXME and keep their names and signatures.
-The grader imports this file and calls the functions with its own encoders, decoders and
-batches, on a CPU: keep training, data loading, plotting and printing out of this file.
-"""
-import torch
-import torch.nn.functional as F
+MODULE = "similarity.py"
+"""The handout's module (CONTRACT.md): the stubs of every code question."""
 
 
-def autoencoder_loss(enc, dec, batch: torch.Tensor) -> torch.Tensor:
-    """Question 7b: the autoencoder's reconstruction loss.
-
-    Args:
-        enc: the encoder, a module mapping images ``[B, 3, H, W]`` to features ``[B, d]``.
-        dec: the decoder, a module mapping features ``[B, d]`` back to images ``[B, 3, H, W]``.
-        batch: a float tensor of images ``[B, 3, H, W]``; do not modify it in place.
-
-    Returns:
-        The mean squared reconstruction error between ``dec(enc(batch))`` and ``batch``,
-        averaged over every element (what ``F.mse_loss`` returns with its default reduction):
-        a 0-dim tensor that carries gradient to the parameters of ``enc`` and ``dec``.
-    """
-    raise NotImplementedError("FIXME: question 7b, write autoencoder_loss")
+def _and(words: list[str]) -> str:
+    return " and ".join(words) if len(words) <= 2 else ", ".join(words[:-1]) + ", and " + words[-1]
 
 
-def contrastive_loss(enc, batch1: torch.Tensor, batch2: torch.Tensor, tau: float) -> torch.Tensor:
-    """Question 8a: the InfoNCE loss with in-batch negatives.
+def module_text(key: Key) -> str:
+    """The handout module: a docstring, the imports the stubs need, then each code question's stub, in key order."""
+    questions = sorted(key.code, key=lambda q: key.question_ids.index(q.question))
+    word = "question" if len(questions) == 1 else "questions"
+    header = (f'"""The functions the grader runs ({word} {_and([q.question for q in questions])}).\n\n'
+              "Fill in the functions below where it says FIXME and keep their names and signatures.\n"
+              "The grader imports this file and calls the functions with its own networks, batches and\n"
+              "values, on a CPU: keep training, data loading, plotting and printing out of this file.\n"
+              '"""\n')
+    imports = list(dict.fromkeys(line for q in questions for line in q.imports))
+    stubs = [q.stub.strip("\n") + "\n" for q in questions]
+    return header + "\n".join(imports) + "\n\n\n" + "\n\n".join(stubs)
 
-    Args:
-        enc: the encoder, a module mapping images ``[B, 3, H, W]`` to unit vectors ``[B, d]``.
-        batch1: a float tensor ``[B, 3, H, W]``, one view of each of B images.
-        batch2: a float tensor ``[B, 3, H, W]``, another view of the same B images, in the same
-            order (row i of ``batch2`` is the positive of row i of ``batch1``).
-        tau: the temperature, a float > 0 (0.07 in the course; it may be as small as 0.01).
-        Do not modify the inputs in place.
-
-    Returns:
-        With logits = ``enc(batch1) @ enc(batch2).T / tau`` (``[B, B]``), row i's target is
-        column i: the cross-entropy of every row, averaged over the B rows. A 0-dim tensor that
-        carries gradient to the parameters of ``enc``; it must stay finite for small ``tau``.
-    """
-    raise NotImplementedError("FIXME: question 8a, write contrastive_loss")
-'''
 
 _BLANK = {
     "yesno": '""',
@@ -112,7 +88,7 @@ def answers_template(key: Key) -> str:
 
 def handout_files(key: Key) -> dict[str, str]:
     """File name -> content of the starter kit."""
-    return {"similarity.py": SIMILARITY_PY, "answers.toml": answers_template(key)}
+    return {MODULE: module_text(key), "answers.toml": answers_template(key)}
 
 
 def write_handout(directory: Path, key: Key, force: bool = False) -> list[Path]:

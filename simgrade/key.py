@@ -1,4 +1,8 @@
-"""The answer key (``answers/key.toml``), read into small dataclasses."""
+"""The answer key (``answers/key.toml``), read into small dataclasses, with the registered code questions.
+
+The written items and the TA's items are in ``key.toml``; every code question is a file of its own
+(``answers/questions/*.py``, see :mod:`simgrade.questions` and ``docs/NEW_QUESTION.md``), its points in it.
+"""
 from __future__ import annotations
 
 import tomllib
@@ -6,6 +10,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from simgrade import KEY_PATH
+from simgrade.question import CodeQuestion
+from simgrade.questions import QuestionError, load_questions, natural_key  # noqa: F401  (re-exported)
+
+__all__ = ["AnswerKeyError", "CodeQuestion", "Key", "KeyItem", "ManualItem", "QuestionError", "load_key"]
+
+
+class AnswerKeyError(ValueError):
+    """An answer key that cannot be used (what is wrong, and what would be right)."""
 
 
 @dataclass(frozen=True)
@@ -54,20 +66,6 @@ class KeyItem:
 
 
 @dataclass(frozen=True)
-class CodeQuestion:
-    """A question graded by running the student's function."""
-
-    question: str
-    """Result-question id (``7b``, ``8a``)."""
-    function: str
-    """The function the handout asks for."""
-    title: str
-    """What it computes."""
-    points: dict[str, float]
-    """Points per property (see simgrade.compare)."""
-
-
-@dataclass(frozen=True)
 class ManualItem:
     """An item graded by a TA, listed so the TA sees the staff answer."""
 
@@ -86,32 +84,45 @@ class Key:
     items: tuple[KeyItem, ...]
     """Auto-graded written items, in file order."""
     code: tuple[CodeQuestion, ...]
-    """Code questions."""
+    """Code questions (from the question files), by question id."""
     manual: tuple[ManualItem, ...]
     """Items for the TA."""
     max_expression_length: int = 200
     """Longest expression answer the grader parses."""
+    order: tuple[str, ...] = ()
+    """``[meta] order``: question ids in the order of the results; the others follow in natural order."""
 
     @property
     def question_ids(self) -> list[str]:
-        """Every auto-graded question id, in CONTRACT.md's order."""
-        order = ["1", "4a", "4c", "4e", "4f", "5a", "5b", "6", "7a", "7b", "7d", "8a", "8b"]
+        """Every auto-graded question id: those of ``order`` first, the rest in natural order (``2a`` before ``10``)."""
         present = {i.question for i in self.items} | {c.question for c in self.code}
-        return [q for q in order if q in present] + sorted(present - set(order))
+        listed = [q for q in dict.fromkeys(self.order) if q in present]
+        return listed + sorted(present - set(listed), key=natural_key)
 
 
 def load_key(path: Path = KEY_PATH) -> Key:
-    """Read and validate the answer key."""
-    data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    """Read and validate the answer key and the code questions (raises ``ValueError`` with what is wrong)."""
+    path = Path(path)
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
     items = []
     for raw in data.get("item", []):
         raw = dict(raw)
         for name in ("options", "accepted", "symbols", "checks"):
             raw[name] = tuple(raw.get(name, ()))
         if not raw["checks"] and raw.get("basis", "check") != "staff":
-            raise ValueError(f"key item {raw['field']}: no checks and no basis = 'staff'")
+            raise AnswerKeyError(f"key item {raw['field']}: no checks and no basis = 'staff'")
         items.append(KeyItem(**raw))
-    code = tuple(CodeQuestion(**raw) for raw in data.get("code", []))
-    manual = tuple(ManualItem(**raw) for raw in data.get("manual", []))
     meta = data.get("meta", {})
-    return Key(tuple(items), code, manual, meta.get("max_expression_length", 200))
+    configured = meta.get("questions", [])
+    configured = [configured] if isinstance(configured, str) else list(configured)
+    code = load_questions([path.parent / p for p in configured])
+    if "code" in data:
+        registered = ", ".join(f"{q.question} ({q.function}, {q.source})" for q in code) or "none"
+        raise AnswerKeyError(f"{path}: [[code]] is not read: a code question is one file in a questions folder, its points "
+                        f"in it (docs/NEW_QUESTION.md); registered: {registered}")
+    manual = tuple(ManualItem(**raw) for raw in data.get("manual", []))
+    clash = sorted({c.question for c in code} & {i.question for i in items})
+    if clash:
+        raise AnswerKeyError(f"{path}: question ids {clash} are both written items and code questions")
+    order = tuple(str(q) for q in meta.get("order", ()))
+    return Key(tuple(items), code, manual, meta.get("max_expression_length", 200), order)

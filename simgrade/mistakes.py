@@ -1,77 +1,35 @@
-"""The catalogue of known mistakes, each recognised by what the student's function does.
+"""Known mistakes, each recognised by what the student's function does: the generic symptoms, and diagnosis.
 
-An entry is either a *formula* — the wrong loss itself, with the reference's signature; it matches
-when the student's values equal it on every input tried (and differ from the reference) — or a
-*symptom*, a predicate on the comparison (e.g. right values but no gradient). A symptom that says
-"the loss in a wrong form" holds only where the student's numbers are the loss's numbers on the
-inputs it names: the runner's flags alone (it is the student's process) never name one. Adding a
-mistake is adding one entry to :data:`CATALOGUE` (and a line to ``docs/MISTAKES.md``, which lists
-them for TAs; ``tests/test_mistakes.py`` checks that a new formula can be told apart from the
-reference and from every other formula on the grader's battery).
+A :class:`~simgrade.question.Mistake` is either a *formula* — the wrong function itself, with the
+reference's arguments; it matches when the student's values equal it on every input tried (and differ
+from the reference) — or a *symptom*, a predicate on the comparison (e.g. right values but no
+gradient). A question's own mistakes are in its question file; the symptoms here belong to no question
+and are checked for every one (:func:`catalogue`). A symptom that says "the function in a wrong form"
+holds only where the student's numbers are the reference's numbers on the inputs it names: the
+runner's flags alone (it is the student's process) never name one. ``tests/test_mistakes.py`` checks
+that every formula can be told apart from the reference and from every other formula on the battery.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import replace
 from functools import lru_cache
-from typing import Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from reference.losses import clip_loss, info_nce
 from simgrade.compare import Comparison, Observation, TOLERANCE
 from simgrade.probes import Case, make_probe
+from simgrade.question import CodeQuestion, Mistake
+from simgrade.questions import question_of
 
-
-@dataclass(frozen=True)
-class Mistake:
-    """A known mistake: how to recognise it and how to fix it."""
-
-    name: str
-    """Short name shown to the student (``missing temperature``)."""
-    question: str
-    """``7b`` or ``8a``."""
-    fix: str
-    """What to change."""
-    formula: Callable | None = None
-    """The wrong loss, same arguments as the reference (``enc, dec, batch`` or ``enc, batch1, batch2, tau``)."""
-    symptom: Callable[[Comparison], bool] | None = None
-    """A predicate on the whole comparison, for mistakes that are not a different formula."""
-
-
-def _logits(enc, b1, b2, tau):
-    return enc(b1) @ enc(b2).T / tau
-
-
-def _targets(n):
-    return torch.arange(n)
-
-
-def _mse_terms(enc, dec, batch):
-    return dec(enc(batch)) - batch
-
-
-def _positive_excluded(enc, b1, b2, tau):
-    """-log( e^{l_ii} / sum_{j != i} e^{l_ij} ): the positive left out of the denominator (-inf at B = 1)."""
-    logits = _logits(enc, b1, b2, tau)
-    eye = torch.eye(len(logits), dtype=torch.bool)
-    return (torch.logsumexp(logits.masked_fill(eye, float("-inf")), dim=1) - logits.diagonal()).mean()
-
-
-def _nt_xent(enc, b1, b2, tau):
-    """SimCLR's NT-Xent: 2B views, each one's positive is its other view, the other 2B - 2 views negatives."""
-    z = torch.cat([enc(b1), enc(b2)])
-    n = len(b1)
-    sim = (z @ z.T / tau).masked_fill(torch.eye(2 * n, dtype=torch.bool), float("-inf"))
-    return F.cross_entropy(sim, (torch.arange(2 * n) + n) % (2 * n))
+__all__ = ["Mistake", "GENERIC", "catalogue", "diagnose"]
 
 
 # -- symptoms ---------------------------------------------------------------------------------------
-# "Right" is judged on the battery (the value inputs); the small-tau inputs have their own property and
-# symptom (exp overflow), so a function that also overflows is still recognised as, e.g., detached.
+# "Right" is judged on the battery (the value inputs); a question's stress inputs have their own property
+# (and maybe a symptom), so a function that also fails there is still recognised as, e.g., detached.
 def _battery(c: Comparison) -> list[Observation]:
-    return [o for o in c.observations if not o.case.aligned]
+    return [o for o in c.observations if not o.case.check]
 
 
 def _right(c: Comparison) -> bool:
@@ -112,10 +70,6 @@ def _per_row(c: Comparison) -> bool:
         and abs(float(o.value.mean()) - o.expected) <= 1e-4 * (1 + abs(o.expected)) for o in battery)
 
 
-def _overflow(c: Comparison) -> bool:
-    return _right(c) and any(o.scalar is not None and not np.isfinite(o.scalar) for o in c.observations if o.case.aligned)
-
-
 def _breaks_at_one(c: Comparison) -> bool:
     battery = _battery(c)
     ones = [o for o in battery if o.case.batch == 1]
@@ -140,96 +94,31 @@ def _in_place(c: Comparison) -> bool:
     return any(isinstance(o.reply.get("changed_inputs"), list) and o.reply["changed_inputs"] for o in c.observations)
 
 
-CATALOGUE: list[Mistake] = [
-    # -- 8a: the contrastive loss ----------------------------------------------------------------
-    Mistake("missing temperature", "8a", "divide the logits by tau: enc(batch1) @ enc(batch2).T / tau",
-            formula=lambda enc, b1, b2, tau: info_nce(enc(b1), enc(b2), 1.0)),
-    Mistake("temperature multiplied instead of divided", "8a", "divide the logits by tau instead of multiplying",
-            formula=lambda enc, b1, b2, tau: info_nce(enc(b1), enc(b2), 1.0 / tau)),
-    Mistake("temperature applied twice", "8a", "divide the logits by tau once (not each feature, and not twice)",
-            formula=lambda enc, b1, b2, tau: info_nce(enc(b1), enc(b2), tau * tau)),
-    Mistake("doubled temperature", "8a", "divide the logits by tau, not by 2*tau",
-            formula=lambda enc, b1, b2, tau: info_nce(enc(b1), enc(b2), 2 * tau)),
-    Mistake("distance logits without the 1/2", "8a",
-            "-||u-v||^2/(2*tau) equals u.v/tau up to a constant; -||u-v||^2/tau doubles the logits",
-            formula=lambda enc, b1, b2, tau: info_nce(enc(b1), enc(b2), tau / 2)),
-    Mistake("hard-coded temperature 0.07", "8a", "use the tau argument, not the constant 0.07",
-            formula=lambda enc, b1, b2, tau: info_nce(enc(b1), enc(b2), 0.07)),
-    Mistake("wrong targets (all zeros)", "8a", "the positive of row i is column i: targets = torch.arange(B)",
-            formula=lambda enc, b1, b2, tau: F.cross_entropy(_logits(enc, b1, b2, tau), torch.zeros(len(b1), dtype=torch.long))),
-    Mistake("the same batch twice", "8a", "compare the two views: enc(batch1) against enc(batch2)",
-            formula=lambda enc, b1, b2, tau: info_nce(enc(b1), enc(b1), tau)),
-    Mistake("swapped direction", "8a", "rows are batch1 and columns batch2: logits = enc(batch1) @ enc(batch2).T, "
-            "and the softmax runs over each row (dim=1), not each column (dim=0)",
-            formula=lambda enc, b1, b2, tau: info_nce(enc(b2), enc(b1), tau)),
-    Mistake("symmetric (CLIP) loss", "8a", "the homework's loss is one-directional: cross-entropy over the rows only",
-            formula=lambda enc, b1, b2, tau: clip_loss(enc(b1), enc(b2), tau)),
-    Mistake("sum instead of mean", "8a", "average over the B rows (F.cross_entropy's default reduction='mean')",
-            formula=lambda enc, b1, b2, tau: F.cross_entropy(_logits(enc, b1, b2, tau), _targets(len(b1)), reduction="sum")),
-    Mistake("probabilities instead of log-probabilities", "8a",
-            "cross-entropy takes -log of the softmax: use F.cross_entropy on the logits (or log_softmax + nll_loss)",
-            formula=lambda enc, b1, b2, tau: -torch.softmax(_logits(enc, b1, b2, tau), dim=1).diagonal().mean()),
-    Mistake("sign flipped", "8a", "minimise -log p(positive), i.e. return the cross-entropy itself, not its negative",
-            formula=lambda enc, b1, b2, tau: -info_nce(enc(b1), enc(b2), tau)),
-    Mistake("skipping the encoder", "8a", "compute the features with enc(batch1), enc(batch2), not on raw pixels",
-            formula=lambda enc, b1, b2, tau: info_nce(b1.flatten(1), b2.flatten(1), tau)),
-    Mistake("positive left out of the denominator", "8a",
-            "the softmax runs over the whole row, positive included: F.cross_entropy(logits, torch.arange(B))",
-            formula=_positive_excluded),
-    Mistake("SimCLR (NT-Xent) loss over 2B views", "8a",
-            "the homework's loss compares enc(batch1) with enc(batch2) only: logits = z1 @ z2.T / tau, [B, B], "
-            "not the [2B, 2B] similarity of the concatenated views",
-            formula=_nt_xent),
-    Mistake("no negatives (positive logits only)", "8a",
-            "subtract the log of the softmax's denominator: cross-entropy over each row, F.cross_entropy(logits, targets)",
-            formula=lambda enc, b1, b2, tau: -(enc(b1) * enc(b2)).sum(dim=1).mean() / tau),
-    Mistake("temperature divides the loss, not the logits", "8a",
-            "divide the logits by tau before the cross-entropy: F.cross_entropy(z1 @ z2.T / tau, targets)",
-            formula=lambda enc, b1, b2, tau: info_nce(enc(b1), enc(b2), 1.0) / tau),
-    Mistake("symmetric loss summed", "8a",
-            "the homework's loss is one-directional: cross-entropy over the rows only (not rows plus columns)",
-            formula=lambda enc, b1, b2, tau: 2 * clip_loss(enc(b1), enc(b2), tau)),
-    Mistake("exp overflow", "8a", "exp(logits) overflows for small tau: use F.cross_entropy or logsumexp (subtract the row max)",
-            symptom=_overflow),
-    # -- 7b: the autoencoder loss ------------------------------------------------------------------
-    Mistake("sum instead of mean", "7b", "average over every element: F.mse_loss(recon, batch)",
-            formula=lambda enc, dec, x: (_mse_terms(enc, dec, x) ** 2).sum()),
-    Mistake("per-sample sum", "7b", "average over pixels and channels too, not only over the batch",
-            formula=lambda enc, dec, x: (_mse_terms(enc, dec, x) ** 2).flatten(1).sum(1).mean()),
-    Mistake("L1 instead of squared error", "7b", "square the differences: F.mse_loss, not F.l1_loss",
-            formula=lambda enc, dec, x: _mse_terms(enc, dec, x).abs().mean()),
-    Mistake("RMSE instead of MSE", "7b", "return the mean squared error itself, without the square root",
-            formula=lambda enc, dec, x: (_mse_terms(enc, dec, x) ** 2).mean().sqrt()),
-    Mistake("Huber (smooth L1) instead of MSE", "7b", "use F.mse_loss, not F.huber_loss / F.smooth_l1_loss",
-            formula=lambda enc, dec, x: F.smooth_l1_loss(dec(enc(x)), x)),
-    Mistake("half the MSE", "7b", "drop the factor 1/2: the homework's loss is the plain mean squared error",
-            formula=lambda enc, dec, x: 0.5 * (_mse_terms(enc, dec, x) ** 2).mean()),
-    Mistake("sign flipped", "7b", "minimise the reconstruction error, not its negative",
-            formula=lambda enc, dec, x: -(_mse_terms(enc, dec, x) ** 2).mean()),
-    Mistake("binary cross-entropy instead of MSE", "7b",
-            "the images are in [-1, 1], not probabilities: use F.mse_loss(recon, batch)",
-            formula=lambda enc, dec, x: F.binary_cross_entropy_with_logits(dec(enc(x)), x)),
-    # -- both --------------------------------------------------------------------------------------
-    *[Mistake("detached or no-grad graph", q, "don't call .detach() or compute under torch.no_grad(): the loss must carry gradient",
-              symptom=_detached) for q in ("7b", "8a")],
-    *[Mistake(".item() returns a Python number", q, "return the tensor; .item() breaks the graph and loss.backward() fails",
-              symptom=_item) for q in ("7b", "8a")],
-    *[Mistake("NumPy value returned", q, "return the torch tensor itself: .detach().cpu().numpy() leaves the graph "
-              "and the grader, like loss.backward(), needs a torch.Tensor", symptom=_numpy) for q in ("7b", "8a")],
-    *[Mistake("per-row losses not reduced", q, "reduce to one number with .mean() (a 0-dim tensor)",
-              symptom=_per_row) for q in ("7b", "8a")],
-    *[Mistake("hard-coded batch size", q, "take B from the input (len(batch1), logits.shape[0]), not a constant like 256",
-              symptom=_hard_coded_batch) for q in ("7b", "8a")],
-    *[Mistake("breaks at batch size 1", q, "B can be 1: a bare .squeeze() turns the [1, 1] logits (or a [1, d] batch) "
-              "into a scalar; squeeze a named dim, or keep the shapes", symptom=_breaks_at_one) for q in ("7b", "8a")],
-    *[Mistake("loss.backward() called inside the loss", q, "return the loss without calling loss.backward(): "
-              "the training loop (and the grader) call it once, and a second call finds the graph freed",
-              symptom=_backward_inside) for q in ("7b", "8a")],
-    *[Mistake("Tensor subclass returned", q, "return a plain torch.Tensor", symptom=_subclass) for q in ("7b", "8a")],
-    *[Mistake("inputs modified in place", q, "use out-of-place operations (x = x / tau, not x /= tau) on the inputs",
-              symptom=_in_place) for q in ("7b", "8a")],
-]
-QUESTION_OF = {"autoencoder_loss": "7b", "contrastive_loss": "8a"}
+GENERIC: tuple[Mistake, ...] = (
+    Mistake("detached or no-grad graph", "don't call .detach() or compute under torch.no_grad(): the loss must carry gradient",
+            symptom=_detached),
+    Mistake(".item() returns a Python number", "return the tensor; .item() breaks the graph and loss.backward() fails",
+            symptom=_item),
+    Mistake("NumPy value returned", "return the torch tensor itself: .detach().cpu().numpy() leaves the graph "
+            "and the grader, like loss.backward(), needs a torch.Tensor", symptom=_numpy),
+    Mistake("per-row losses not reduced", "reduce to one number with .mean() (a 0-dim tensor)", symptom=_per_row),
+    Mistake("hard-coded batch size", "take B from the input (the len() of a batch argument), not a constant like 256",
+            symptom=_hard_coded_batch),
+    Mistake("breaks at batch size 1", "B can be 1: a bare .squeeze() turns the [1, 1] logits (or a [1, d] batch) "
+            "into a scalar; squeeze a named dim, or keep the shapes", symptom=_breaks_at_one),
+    Mistake("loss.backward() called inside the loss", "return the loss without calling loss.backward(): "
+            "the training loop (and the grader) call it once, and a second call finds the graph freed",
+            symptom=_backward_inside),
+    Mistake("Tensor subclass returned", "return a plain torch.Tensor", symptom=_subclass),
+    Mistake("inputs modified in place", "use out-of-place operations (x = x / s, not x /= s) on the inputs",
+            symptom=_in_place),
+)
+"""The symptoms of every question (no question's own), checked after the question's mistakes."""
+
+
+def catalogue(question: CodeQuestion) -> list[Mistake]:
+    """Every mistake checked for ``question``: its own, then the generic symptoms (bound to its id)."""
+    return list(question.mistakes) + [replace(m, question=question.question) for m in GENERIC]
 
 
 @lru_cache(maxsize=128)
@@ -256,7 +145,7 @@ def _same_value(got: float, wrong: float, dtype: str) -> bool:
 
 
 def _formula_matches(mistake: Mistake, comparison: Comparison) -> bool:
-    usable = [o for o in comparison.observations if o.ok and o.scalar is not None and not o.case.aligned]
+    usable = [o for o in comparison.observations if o.ok and o.scalar is not None and not o.case.check]
     if len(usable) < 3 or all(o.value_matches() for o in usable):
         return False
     if not any(np.isfinite(o.scalar) for o in usable):
@@ -265,14 +154,11 @@ def _formula_matches(mistake: Mistake, comparison: Comparison) -> bool:
 
 
 def diagnose(comparison: Comparison) -> list[Mistake]:
-    """The catalogue's mistakes that the student's function shows."""
-    question = QUESTION_OF[comparison.function]
+    """The mistakes of the function's question (its own, then the generic symptoms) that it shows."""
     if comparison.status not in ("graded", "timeout"):
         return []
     found = []
-    for mistake in CATALOGUE:
-        if mistake.question != question:
-            continue
+    for mistake in catalogue(question_of(comparison.function)):
         try:
             if mistake.formula is not None and _formula_matches(mistake, comparison):
                 found.append(mistake)

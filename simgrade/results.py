@@ -1,12 +1,22 @@
-"""What grading produces: one TestResult per graded property or item, gathered in a GradeResult.
+"""What grading produces: one TestResult per graded property or item, gathered in a GradeResult,
+and that result on disk.
 
-``GradeResult.to_gradescope()`` is the ``results.json`` of CONTRACT.md (Gradescope's schema).
+``GradeResult.to_gradescope()`` is the ``results.json`` of docs/CONTRACT.md (Gradescope's schema).
 Test outputs, notes and ``_why`` texts quote the submission (its errors, prints, file names,
 answers): they pass through :func:`simgrade.text.untrusted` on their way out.
+
+The one home of results I/O (used by the command line, ``--batch`` and the class report): atomic
+writes (:func:`write_json_atomic`, :func:`write_text_atomic`), where a batch's result goes
+(:func:`result_path`), reading one back (:func:`read_result`) and its points per question
+(:func:`question_scores`). This module imports nothing of the grader but :mod:`simgrade.text`.
 """
 from __future__ import annotations
 
+import json
+import os
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from simgrade.text import untrusted
 
@@ -105,3 +115,49 @@ class GradeResult:
             "tests": [t.to_gradescope() for t in self.tests],
             "extra_data": extra,
         }
+
+
+# ------------------------------------------------------------------------------- results on disk
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename: never a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp", encoding="utf-8",
+                                     newline="") as f:
+        f.write(text)
+    os.replace(f.name, path)
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    """Write JSON to ``path`` through a temporary file and a rename: never a half-written result."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp", encoding="utf-8") as f:
+        json.dump(data, f, indent=2, allow_nan=False)
+        f.write("\n")
+    os.replace(f.name, path)
+
+
+def result_path(out_dir: Path, name: str) -> Path:
+    """Where ``--batch`` writes the results.json of submission ``name``."""
+    return Path(out_dir) / f"{name}.json"
+
+
+def read_result(path: Path) -> dict | None:
+    """A results.json written by a previous run, or None when missing or unreadable."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("tests"), list) or "score" not in data:
+        return None
+    return data
+
+
+def question_scores(data: dict) -> dict[str, float]:
+    """Points earned per question id in a results.json (a test ``2a.3`` counts for ``2a``)."""
+    scores: dict[str, float] = {}
+    for test in data.get("tests", []):
+        question = str(test.get("number", "")).rsplit(".", 1)[0]
+        scores[question] = round(scores.get(question, 0.0) + float(test.get("score", 0.0)), 4)
+    return scores

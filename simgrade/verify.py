@@ -2,8 +2,10 @@
 
 Every claim referenced by ``answers/key.toml`` is run under its real premise (it must hold) and under its
 negative control (it must fail); then every other registered claim. The table gives, per claim: question,
-claim id, method, verdict, seconds, the statement, and the evidence of both runs (the control's
-counterexample included). Then each key item: verified by its claims, staff-basis, or not verified.
+claim id, method, verdict, seconds, the statement, the claim's kind (how strong its verdict is: symbolic proof,
+property over generated inputs, experiment over n seeds), and the evidence of both runs (what the control breaks and
+its counterexample included). Then each key item: verified by its claims (each with its kind), staff-basis, or not
+verified.
 
 Exit status 1 when a claim behind the key is falsified, its negative control passed, or a key item names a
 claim that does not exist; 0 otherwise (claims skipped with ``include_slow=False`` do not fail the run).
@@ -19,6 +21,33 @@ from simgrade.key import load_key
 
 STATEMENT_WIDTH = 70
 EVIDENCE_WIDTH = 300
+
+
+def kind(c: Claim) -> str:
+    """How strong a verified claim's verdict is, in words: symbolic proof / property over generated inputs /
+    experiment over n seeds (``n`` from the check's ``seeds`` attribute, set with ``checks.check_q4.seeds``)."""
+    if c.method == "sympy proof":
+        return "symbolic proof"
+    if c.method == "hypothesis property":
+        return "property over generated inputs"
+    if c.method == "exhaustive enumeration":
+        return "exhaustive enumeration"
+    n = getattr(c.check, "seeds", None)
+    if n:
+        return f"experiment over {n} seed{'s' if n != 1 else ''}"
+    return "experiment (training run)" if c.slow else "experiment"
+
+
+_STRENGTH = {
+    "symbolic proof": "exact: holds for every input the statement covers",
+    "property over generated inputs": "tested on derandomised hypothesis examples, counterexamples searched and shrunk; not a proof",
+    "exhaustive enumeration": "every case of a finite domain checked",
+}
+
+
+def _strength(c: Claim) -> str:
+    k = kind(c)
+    return f"{k} ({_STRENGTH.get(k, 'numerical evidence from the stated runs; not a proof')})"
 
 
 def _shorten(text: str, width: int) -> str:
@@ -57,6 +86,8 @@ def main(include_slow: bool = True, out: TextIO = sys.stdout) -> int:
         f"{len(order) - len(behind_key) + len(missing)} others registered"
         f"{'' if include_slow else '; slow claims skipped (--quick)'}")
     say("A claim is verified when it holds under its premise AND its negative control (a broken premise) fails.")
+    say("kind: symbolic proof (exact) > property over generated inputs > experiment over n seeds (evidence); "
+        "staff answer: no machine check.")
     say()
     header = _row(["question", "claim", "method", "verdict", "seconds"], width) + "  statement"
     say(header)
@@ -69,12 +100,13 @@ def main(include_slow: bool = True, out: TextIO = sys.stdout) -> int:
         if c.slow and not include_slow:
             skipped.append(cid)
             say(_row([c.question, cid, c.method, "skipped", "-"], width) + "  " + _shorten(c.statement, STATEMENT_WIDTH))
-            say(f"{'':10}(slow; run without --quick)")
+            say(f"{'':10}kind: {_strength(c)}; slow: run without --quick")
             continue
         v = verdicts[cid] = verify(c)
         label = v.label + ("" if cid in behind_key else " *")
         seconds = f"{v.holds.seconds + v.control.seconds:.1f}"
         say(_row([c.question, cid, c.method, label, seconds], width) + "  " + _shorten(c.statement, STATEMENT_WIDTH))
+        say(f"{'':10}kind: {_strength(c)}")
         holds = "holds" if v.holds.passed else "FAILS"
         say(f"{'':10}{holds}: {_shorten(v.holds.evidence or '(no evidence returned)', EVIDENCE_WIDTH)}")
         if v.control.passed:
@@ -109,7 +141,7 @@ def main(include_slow: bool = True, out: TextIO = sys.stdout) -> int:
                 elif not verdicts[cid].verified:
                     problems.append(f"{cid} {verdicts[cid].label}")
             if not problems:
-                status = "verified by " + ", ".join(item.checks)
+                status = "verified by " + ", ".join(f"{cid} ({kind(registry[cid])})" for cid in item.checks)
                 counts["verified"] += 1
             elif all(p.endswith("skipped") for p in problems):
                 status = "not run (slow): " + ", ".join(problems)

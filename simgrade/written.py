@@ -2,9 +2,10 @@
 
 One :class:`~simgrade.results.TestResult` per item, one per element of a ``yesno_list``,
 numbered ``<question>.<k>`` with k counting from 1 within each question id in key order.
-Forms and normalisation are CONTRACT.md's; docs/WRITTEN.md is the TA's note. Feedback says
-what form was expected and, on a wrong answer, what the student gave; it never states the
-staff answer. Nothing here raises on anything a submission holds.
+Forms and normalisation are docs/CONTRACT.md's; docs/WRITTEN.md is the TA's note. Each kind of
+item is one entry of :data:`KINDS`: normalise the student's value, then compare it with the key.
+Feedback says what form was expected and, on a wrong answer, what the student gave; it never
+states the staff answer. Nothing here raises on anything a submission holds.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import math
 import re
 import tomllib
 from dataclasses import dataclass, field
+from typing import Callable
 
 from simgrade.expressions import CONSTANTS, FUNCTIONS, equivalent
 from simgrade.key import Key, KeyItem
@@ -115,24 +117,8 @@ def _name(key: str) -> str:
 
 def form_of(item: KeyItem) -> str:
     """The form an item's answer takes, for the handout and the feedback (never the answer)."""
-    kind = item.kind
-    if kind == "yesno":
-        return '"yes", "no" or "maybe"'
-    if kind == "yesno_list":
-        n = len(item.answer)
-        return f'a list of {n} strings, each "yes", "no" or "maybe"'
-    if kind == "choice":
-        return "one of " + ", ".join(f'"{o}"' for o in item.options)
-    if kind == "set":
-        return ("a list of any of " + ", ".join(f'"{o}"' for o in item.options)
-                + ' (["none"] for none of them)')
-    if kind == "interval":
-        return "two numbers, the lower end first: [low, high]"
-    if kind == "expression":
-        syms = ", ".join(item.symbols) or "no symbols"
-        return (f"an expression in {syms}, in quotes (operators + - * / ^ and parentheses; "
-                f"functions {', '.join(FUNCTIONS)}; constants {', '.join(CONSTANTS)})")
-    return "(unknown form)"
+    kind = KINDS.get(item.kind)
+    return kind.form(item) if kind is not None else "(unknown form)"
 
 
 # ----------------------------------------------------------------------------- normalisation
@@ -203,106 +189,155 @@ def _number(value) -> float | None:
     return x if math.isfinite(x) else None
 
 
-# ----------------------------------------------------------------------------- graders per kind
-# Each returns a list of (score, output): one entry per test of the item.
+# ----------------------------------------------------------------------------- the kinds
+# Each kind is an entry of KINDS: its form (for the handout and the feedback), how the student's
+# value is normalised into the key's terms, and how that is compared with the key's answer. The
+# wording of the feedback (not answered, refused, correct, incorrect) is the driver's, Kind.__call__.
 
-def _grade_yesno(item: KeyItem, value, key: Key) -> list[tuple[float, str]]:
-    f, pts, form = item.field, float(item.points), form_of(item)
-    if value is _MISSING or _blank(value):
-        return [(0.0, f"{f}: {NOT_ANSWERED}. Expected {form}.")]
+YESNO_FORM = '"yes", "no" or "maybe"'
+
+
+class _Refused(Exception):
+    """The value is not of the item's form: it scores 0, and the message (after ``<field>: ``) says why."""
+
+
+class _Unanswered(Exception):
+    """The value holds nothing (an empty list, blank entries): scored as not answered."""
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of written item: normalise the student's value, then compare it with the key."""
+
+    form: Callable[[KeyItem], str]
+    """The form its answer takes (never the answer)."""
+    normalise: Callable[[KeyItem, object], object]
+    """The student's (non-blank) value in the key's terms; raises _Refused or _Unanswered."""
+    compare: Callable[[KeyItem, object, object, Key], tuple[bool, str]]
+    """``(normalised, the key's answer)`` -> right or not, and a detail for the feedback (``""``: none); may raise _Refused."""
+    prepare: Callable[[object], object] = lambda value: value
+    """The raw value before it is normalised and shown (expressions: a TOML number becomes its text)."""
+    each: bool = False
+    """The answer is a list graded element by element, one test each (``yesno_list``)."""
+
+    def __call__(self, item: KeyItem, value, key: Key) -> list[tuple[float, str]]:
+        """(score, output) per test of ``item``."""
+        if self.each:
+            return self._elements(item, value, key)
+        return [self._judge(item, value, item.answer, key, item.field, self.form(item))]
+
+    def _judge(self, item: KeyItem, value, answer, key: Key, label: str, form: str, extra: str = "") -> tuple[float, str]:
+        """One test: ``value`` (the student's) against ``answer`` (the key's)."""
+        if value is _MISSING or _blank(value):
+            return 0.0, f"{label}: {NOT_ANSWERED}. Expected {form}.{extra}"
+        value = self.prepare(value)
+        try:
+            right, detail = self.compare(item, self.normalise(item, value), answer, key)
+        except _Unanswered:
+            return 0.0, f"{label}: {NOT_ANSWERED}. Expected {form}.{extra}"
+        except _Refused as refused:
+            return 0.0, f"{label}: {refused}{extra}"
+        if right:
+            return float(item.points), f"{label}: correct ({_show(value)}{': ' + detail if detail else ''}).{extra}"
+        return 0.0, f"{label}: incorrect (you answered {_show(value)}{'; ' + detail if detail else ''}).{extra}"
+
+    def _elements(self, item: KeyItem, value, key: Key) -> list[tuple[float, str]]:
+        f, n = item.field, len(item.answer)
+        if value is _MISSING:
+            return [(0.0, f"{f} ({i} of {n}): {NOT_ANSWERED}. Expected {self.form(item)}.") for i in range(1, n + 1)]
+        if not isinstance(value, list):
+            return [(0.0, f"{f}: expected {self.form(item)}, written as a TOML list [\"…\", \"…\", …], "
+                          f"got {_type_name(value)} ({_show(value)}); scored 0.")] * n
+        extra = f" (the list has {len(value)} entries, {n} expected; extras ignored)" if len(value) > n else ""
+        out = []
+        for i in range(n):
+            label = f"{f} ({i + 1} of {n})"
+            if i >= len(value):
+                out.append((0.0, f"{label}: {NOT_ANSWERED} (the list has only {len(value)} entries). Expected {YESNO_FORM}."))
+            else:
+                out.append(self._judge(item, value[i], item.answer[i], key, label, YESNO_FORM, extra))
+        return out
+
+
+# yes / no / maybe, alone or in a list
+
+def _yesno_of(value, hint: str = "") -> str:
     if not isinstance(value, (str, bool)):
-        return [(0.0, f"{f}: expected {form}, got {_type_name(value)} ({_show(value)}); scored 0.")]
+        raise _Refused(f"expected {YESNO_FORM}, got {_type_name(value)} ({_show(value)}); scored 0.")
     got = _yesno(value)
     if got is None:
-        return [(0.0, f"{f}: {_show(value)} is not {form}; scored 0. "
-                      f"(Explanations go in {item.key}_why.)")]
-    if got == _yesno(item.answer):
-        return [(pts, f"{f}: correct ({_show(value)}).")]
-    return [(0.0, f"{f}: incorrect (you answered {_show(value)}).")]
+        raise _Refused(f"{_show(value)} is not {YESNO_FORM}; scored 0.{hint}")
+    return got
 
 
-def _grade_yesno_list(item: KeyItem, value, key: Key) -> list[tuple[float, str]]:
-    f, pts, n = item.field, float(item.points), len(item.answer)
-    each = '"yes", "no" or "maybe"'
-    if value is _MISSING:
-        return [(0.0, f"{f} ({i} of {n}): {NOT_ANSWERED}. Expected {form_of(item)}.") for i in range(1, n + 1)]
-    if not isinstance(value, list):
-        msg = (f"{f}: expected {form_of(item)}, written as a TOML list [\"…\", \"…\", …], "
-               f"got {_type_name(value)} ({_show(value)}); scored 0.")
-        return [(0.0, msg)] * n
-    extra = f" (the list has {len(value)} entries, {n} expected; extras ignored)" if len(value) > n else ""
-    out = []
-    for i in range(n):
-        label = f"{f} ({i + 1} of {n})"
-        v = value[i] if i < len(value) else _MISSING
-        if v is _MISSING:
-            out.append((0.0, f"{label}: {NOT_ANSWERED} (the list has only {len(value)} entries). Expected {each}."))
-        elif _blank(v):
-            out.append((0.0, f"{label}: {NOT_ANSWERED}. Expected {each}.{extra}"))
-        elif not isinstance(v, (str, bool)):
-            out.append((0.0, f"{label}: expected {each}, got {_type_name(v)} ({_show(v)}); scored 0.{extra}"))
-        elif _yesno(v) is None:
-            out.append((0.0, f"{label}: {_show(v)} is not {each}; scored 0.{extra}"))
-        elif _yesno(v) == _yesno(item.answer[i]):
-            out.append((pts, f"{label}: correct ({_show(v)}).{extra}"))
-        else:
-            out.append((0.0, f"{label}: incorrect (you answered {_show(v)}).{extra}"))
-    return out
+def _same_yesno(item: KeyItem, got: str, answer, key: Key) -> tuple[bool, str]:
+    return got == _yesno(answer), ""
 
 
-def _grade_choice(item: KeyItem, value, key: Key) -> list[tuple[float, str]]:
-    f, pts, form = item.field, float(item.points), form_of(item)
-    if value is _MISSING or _blank(value):
-        return [(0.0, f"{f}: {NOT_ANSWERED}. Expected {form}.")]
+# one option of several
+
+def _choice_form(item: KeyItem) -> str:
+    return "one of " + ", ".join(f'"{o}"' for o in item.options)
+
+
+def _choice_of(item: KeyItem, value) -> str:
     if not isinstance(value, str):
-        return [(0.0, f"{f}: expected {form}, in quotes; got {_type_name(value)} ({_show(value)}); scored 0.")]
+        raise _Refused(f"expected {_choice_form(item)}, in quotes; got {_type_name(value)} ({_show(value)}); scored 0.")
     got = _option_table(item).get(_word(value))
     if got is None:
-        return [(0.0, f"{f}: {_show(value)} is not {form}; scored 0.")]
-    if got == item.answer:
-        return [(pts, f"{f}: correct ({_show(value)}).")]
-    return [(0.0, f"{f}: incorrect (you answered {_show(value)}).")]
+        raise _Refused(f"{_show(value)} is not {_choice_form(item)}; scored 0.")
+    return got
 
 
-def _grade_set(item: KeyItem, value, key: Key) -> list[tuple[float, str]]:
-    f, pts, form = item.field, float(item.points), form_of(item)
-    if value is _MISSING:
-        return [(0.0, f"{f}: {NOT_ANSWERED}. Expected {form}.")]
+def _same(item: KeyItem, got, answer, key: Key) -> tuple[bool, str]:
+    return got == answer, ""
+
+
+# a set of options, in any order
+
+def _set_form(item: KeyItem) -> str:
+    return "a list of any of " + ", ".join(f'"{o}"' for o in item.options) + ' (["none"] for none of them)'
+
+
+def _set_of(item: KeyItem, value) -> set[str]:
     if isinstance(value, str):
         elements = value.split(",")
     elif isinstance(value, list):
         elements = value
     else:
-        return [(0.0, f"{f}: expected {form}, got {_type_name(value)} ({_show(value)}); scored 0.")]
+        raise _Refused(f"expected {_set_form(item)}, got {_type_name(value)} ({_show(value)}); scored 0.")
     bad = [e for e in elements if not isinstance(e, str)]
     if bad:
-        return [(0.0, f"{f}: every entry must be a string in quotes; got {_type_name(bad[0])} "
-                      f"({_show(bad[0])}); scored 0.")]
-    words = [_word(e) for e in elements if e.strip()]
-    if not words:
-        return [(0.0, f"{f}: {NOT_ANSWERED}. Expected {form}.")]
+        raise _Refused(f"every entry must be a string in quotes; got {_type_name(bad[0])} ({_show(bad[0])}); scored 0.")
+    given = [e for e in elements if e.strip()]
+    if not given:
+        raise _Unanswered
     table = _option_table(item)
     chosen: set[str] = set()
     saw_none = False
-    for w, raw in zip(words, [e for e in elements if e.strip()]):
+    for raw in given:
+        w = _word(raw)
         if w in NONE_WORDS:
             saw_none = True
         elif w in table:
             chosen.add(table[w])
         else:
-            return [(0.0, f"{f}: {_show(raw)} is not one of " + ", ".join(f'"{o}"' for o in item.options)
-                          + "; scored 0.")]
+            raise _Refused(f"{_show(raw)} is not one of " + ", ".join(f'"{o}"' for o in item.options) + "; scored 0.")
     if saw_none and chosen:
-        return [(0.0, f'{f}: "none" together with other entries ({_show(value)}); scored 0.')]
-    if chosen == set(item.answer):
-        return [(pts, f"{f}: correct ({_show(value)}).")]
-    return [(0.0, f"{f}: incorrect (you answered {_show(value)}).")]
+        raise _Refused(f'"none" together with other entries ({_show(value)}); scored 0.')
+    return chosen
 
 
-def _grade_interval(item: KeyItem, value, key: Key) -> list[tuple[float, str]]:
-    f, pts, form = item.field, float(item.points), form_of(item)
-    if value is _MISSING or _blank(value):
-        return [(0.0, f"{f}: {NOT_ANSWERED}. Expected {form}.")]
+def _same_set(item: KeyItem, got: set[str], answer, key: Key) -> tuple[bool, str]:
+    return got == set(answer), ""
+
+
+# an interval [low, high]
+
+INTERVAL_FORM = "two numbers, the lower end first: [low, high]"
+
+
+def _interval_of(item: KeyItem, value) -> tuple[float, float]:
     if isinstance(value, str):
         s = value.strip()
         if len(s) >= 2 and s[0] in "[(" and s[-1] in "])":
@@ -311,50 +346,66 @@ def _grade_interval(item: KeyItem, value, key: Key) -> list[tuple[float, str]]:
     elif isinstance(value, list):
         ends = value
     else:
-        return [(0.0, f"{f}: expected {form}, got {_type_name(value)} ({_show(value)}); scored 0.")]
+        raise _Refused(f"expected {INTERVAL_FORM}, got {_type_name(value)} ({_show(value)}); scored 0.")
     if all(_blank(e) for e in ends):
-        return [(0.0, f"{f}: {NOT_ANSWERED}. Expected {form}.")]
+        raise _Unanswered
     if len(ends) != 2:
-        return [(0.0, f"{f}: {_show(value)} is not {form} (it has {len(ends)} entries); scored 0.")]
+        raise _Refused(f"{_show(value)} is not {INTERVAL_FORM} (it has {len(ends)} entries); scored 0.")
     nums = [_number(e) for e in ends]
     for e, x in zip(ends, nums):
         if x is None:
-            return [(0.0, f"{f}: {_show(e)} is not a number (expected {form}); scored 0.")]
+            raise _Refused(f"{_show(e)} is not a number (expected {INTERVAL_FORM}); scored 0.")
     low, high = nums
     if low > high:
-        return [(0.0, f"{f}: {_show(value)}: the lower end comes first ([low, high]); scored 0.")]
-    k_low, k_high = (float(x) for x in item.answer)
-    close = all(abs(a - b) <= 1e-9 * max(1.0, abs(b)) for a, b in ((low, k_low), (high, k_high)))
-    if close:
-        return [(pts, f"{f}: correct ({_show(value)}).")]
-    return [(0.0, f"{f}: incorrect (you answered {_show(value)}).")]
+        raise _Refused(f"{_show(value)}: the lower end comes first ([low, high]); scored 0.")
+    return low, high
 
 
-def _grade_expression(item: KeyItem, value, key: Key) -> list[tuple[float, str]]:
-    f, pts, form = item.field, float(item.points), form_of(item)
-    if value is _MISSING or _blank(value):
-        return [(0.0, f"{f}: {NOT_ANSWERED}. Expected {form}.")]
+def _same_interval(item: KeyItem, got: tuple[float, float], answer, key: Key) -> tuple[bool, str]:
+    return all(abs(a - float(b)) <= 1e-9 * max(1.0, abs(float(b))) for a, b in zip(got, answer)), ""
+
+
+# an expression, by symbolic equivalence
+
+def _expression_form(item: KeyItem) -> str:
+    syms = ", ".join(item.symbols) or "no symbols"
+    return (f"an expression in {syms}, in quotes (operators + - * / ^ and parentheses; "
+            f"functions {', '.join(FUNCTIONS)}; constants {', '.join(CONSTANTS)})")
+
+
+def _expression_text(value):
+    """A TOML number is read as the expression it writes."""
     if isinstance(value, (int, float)) and not isinstance(value, bool) and _number(value) is not None:
-        value = repr(value)
+        return repr(value)
+    return value
+
+
+def _expression_of(item: KeyItem, value) -> str:
     if not isinstance(value, str):
-        return [(0.0, f"{f}: expected {form}; got {_type_name(value)} ({_show(value)}); scored 0.")]
-    forms = [str(item.answer), *item.accepted]
-    ok, why = equivalent(value, forms, item.symbols, dict(item.substitute), key.max_expression_length)
-    if ok:
-        return [(pts, f"{f}: correct ({_show(value)}: {why}).")]
-    if why.startswith("not accepted"):
-        return [(0.0, f"{f}: {_show(value)} is {why}. Expected {form}; scored 0.")]
-    return [(0.0, f"{f}: incorrect (you answered {_show(value)}; {why}).")]
+        raise _Refused(f"expected {_expression_form(item)}; got {_type_name(value)} ({_show(value)}); scored 0.")
+    return value
 
 
-_GRADERS = {
-    "yesno": _grade_yesno,
-    "yesno_list": _grade_yesno_list,
-    "choice": _grade_choice,
-    "set": _grade_set,
-    "interval": _grade_interval,
-    "expression": _grade_expression,
+def _equivalent(item: KeyItem, got: str, answer, key: Key) -> tuple[bool, str]:
+    ok, why = equivalent(got, [str(answer), *item.accepted], item.symbols, dict(item.substitute), key.max_expression_length)
+    if not ok and why.startswith("not accepted"):
+        raise _Refused(f"{_show(got)} is {why}. Expected {_expression_form(item)}; scored 0.")
+    return ok, why
+
+
+KINDS: dict[str, Kind] = {
+    "yesno": Kind(lambda item: YESNO_FORM,
+                  lambda item, value: _yesno_of(value, f" (Explanations go in {item.key}_why.)"), _same_yesno),
+    "yesno_list": Kind(lambda item: f"a list of {len(item.answer)} strings, each {YESNO_FORM}",
+                       lambda item, value: _yesno_of(value), _same_yesno, each=True),
+    "choice": Kind(_choice_form, _choice_of, _same),
+    "set": Kind(_set_form, _set_of, _same_set),
+    "interval": Kind(lambda item: INTERVAL_FORM, _interval_of, _same_interval),
+    "expression": Kind(_expression_form, _expression_of, _equivalent, prepare=_expression_text),
 }
+"""Every kind of written item (``kind`` in answers/key.toml): a grader ``(item, value, key) -> [(score, output)]``."""
+_GRADERS = KINDS
+"""The same table, under its former name."""
 
 
 # ----------------------------------------------------------------------------- the file
@@ -490,7 +541,7 @@ def grade_written(answers: bytes | None, key: Key) -> WrittenGrade:
             results = [(0.0, unread)] * n
         else:
             value, problem = _lookup(data, item)
-            grader = _GRADERS.get(item.kind)
+            grader = KINDS.get(item.kind)
             if problem:
                 results = [(0.0, f"{item.field}: {problem}; scored 0.")] * n
             elif grader is None:

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-from simgrade.batch import question_scores, run_batch, submissions
+from simgrade.batch import run_batch, submissions
+from simgrade.results import question_scores
 from simgrade.grade import grade
 
 from conftest import TEST_LIMITS
@@ -224,7 +225,7 @@ def test_empty_class(tmp_path, key):
 # ------------------------------------------------------------------------------------------ worker failures
 def scripted_worker(conn, limits, isolation, out_dir, protect):
     """Stands in for the grader worker (run in the worker process): behaves as the folder's name says."""
-    from simgrade.cli import write_json_atomic
+    from simgrade.results import write_json_atomic
 
     while True:
         try:

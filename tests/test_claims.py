@@ -53,3 +53,31 @@ def test_registry_finds_the_foundation_claims():
     }
     assert expected <= set(CLAIMS), sorted(expected - set(CLAIMS))
     assert not any(CLAIMS[cid].slow for cid in expected), "the theory checks must stay in the default suite"
+
+
+def test_fast_experiments_state_their_seeds():
+    """A non-slow numeric experiment says how many random starts its verdict rests on (``checks.check_q4.seeds``),
+    so ``--verify`` can show it as "experiment over n seeds"."""
+    unstated = [cid for cid, c in CLAIMS.items() if c.method == "numeric experiment" and not c.slow
+                and not getattr(c.check, "seeds", None)]
+    assert not unstated, unstated
+
+
+def test_registry_finds_the_sharpened_claims():
+    """The claims that replaced tautological or weak checks (see docs/CLAIMS.md, "What each check can detect")."""
+    expected = {
+        "q1.logit_range_identity", "q4e.tammes_limit_n8", "q4e.not_tammes_at_finite_tau",
+        "q4f.overlap_blocks_retrieval", "q4f.overlap_loss_floor", "q5a.mean_loss_bound_identity", "q5a.mean_loss_bound",
+        "q6.one_directional_loss_is_cross_entropy", "q6.trained_agree_balanced", "q6.trained_agree_one_directional",
+    }
+    assert expected <= set(CLAIMS), sorted(expected - set(CLAIMS))
+    assert not any(CLAIMS[cid].slow for cid in expected)
+
+
+def test_every_fast_claim_is_listed_in_the_guide():
+    """docs/CLAIMS.md lists every claim with its kind and what its control breaks."""
+    from simgrade import PROJECT_ROOT
+
+    guide = (PROJECT_ROOT / "docs" / "CLAIMS.md").read_text(encoding="utf-8")
+    unlisted = [cid for cid, c in CLAIMS.items() if not c.slow and f"| `{cid}` |" not in guide]
+    assert not unlisted, f"add these to the table of docs/CLAIMS.md: {unlisted}"

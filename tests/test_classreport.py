@@ -23,15 +23,22 @@ IMG = re.compile(r'<img\b[^>]*\bsrc="data:image/png;base64,([A-Za-z0-9+/=]+)"')
 
 
 def result(question_ids, scores: dict[str, float], mistakes=None, flags=(), fingerprints=None, notes=()) -> dict:
-    """A results JSON as the grader writes it: one 2-point test per question, ``scores`` earned."""
+    """A results JSON as the grader writes it: one 2-point test per question, ``scores`` earned.
+
+    ``mistakes``: question -> names; each is written as the grader writes it, ``{"name", "fix", "credit"}``
+    in ``extra_data["mistakes"]``, a ``mistake:<name>`` tag and a line of the failed test's feedback.
+    """
     tests = []
     for q in question_ids:
         earned = scores.get(q, 0.0)
         output = "Passed" if earned >= 2 else "Failed: value differs"
-        for mistake in (mistakes or {}).get(q, []):
+        names = (mistakes or {}).get(q, [])
+        for mistake in names:
             output += f"\nKnown mistake: {mistake}. Fix: the fix for {mistake}."
-        tests.append(grade_results.TestResult(f"{q}.1", f"{q} test", earned, 2.0, output, [q]))
-    extra = {"mistakes": mistakes or {}, "flags": list(flags), "why": {}, "fingerprints": fingerprints or {}, "forms": {}}
+        tags = [q, "code", *[f"mistake:{m}" for m in names]]
+        tests.append(grade_results.TestResult(f"{q}.1", f"{q} test", earned, 2.0, output, tags))
+    data = {q: [{"name": m, "fix": f"the fix for {m}", "credit": 0.0} for m in names] for q, names in (mistakes or {}).items()}
+    extra = {"mistakes": data, "flags": list(flags), "why": {}, "fingerprints": fingerprints or {}, "forms": {}}
     return grade_results.GradeResult(tests, list(notes), 1.0, extra).to_gradescope()
 
 
@@ -108,6 +115,23 @@ def test_mistakes_ranked_with_counts_fix_and_example(class_out):
                     ("7b", "sum instead of mean", "1", "the fix for sum instead of mean", "erin")]
     assert "also: dave, erin" in mistakes
     assert "<details><summary>its feedback</summary><pre>Failed: value differs" in mistakes
+
+
+def test_mistakes_of_older_results_are_names_only(tmp_path, key):
+    """A results JSON of an older run lists names, no fix: counted with the new ones; the fix comes from a new one."""
+    qids = key.question_ids
+    old = result(qids, {}, {"8a": ["missing temperature"], "7b": ["sum instead of mean"]})
+    old["extra_data"]["mistakes"] = {"8a": ["missing temperature"], "7b": ["sum instead of mean"]}
+    new = result(qids, {}, {"8a": ["missing temperature"]})
+    odd = result(qids, {})
+    odd["extra_data"]["mistakes"] = {"8a": [None, 3, {"fix": "no name"}, ""], "7b": "not a list"}
+    for name, data in {"a_old": old, "b_new": new, "c_odd": odd}.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps(data))
+    mistakes = section(write_report(tmp_path, None, qids).read_text(encoding="utf-8"), "mistakes")
+    rows = re.findall(r"<tr><td>(\w+)</td><td>([^<]+)</td><td class=num>(\d+)</td><td>([^<]*)</td><td><b>([^<]+)</b>", mistakes)
+    assert rows == [("8a", "missing temperature", "2", "the fix for missing temperature", "a_old"),
+                    ("7b", "sum instead of mean", "1", "", "a_old")]
+    assert "<pre>Failed: value differs\nKnown mistake: missing temperature." in mistakes  # its failed test's feedback
 
 
 def test_flagged_submissions(class_out):
@@ -202,7 +226,8 @@ def test_control_characters_and_forged_fixes_do_not_reach_the_page(tmp_path, key
     forged = "\x1b[2J\r\u202eQuestion 7b: 10 / 10\x00"
     data = result(qids, {}, {"8a": ["missing temperature"]}, flags=["timed out"],
                   notes=[f"loading: skipped def f: RuntimeError: {forged}"])
-    for test in data["tests"]:  # the raw text of a results JSON from an older grader, and a forged fix before the real one
+    data["extra_data"]["mistakes"]["8a"][0]["fix"] = "divide by tau"
+    for test in data["tests"]:  # a forged fix in the feedback: the fix shown is the one of extra_data, never text parsed
         if test["number"].startswith("8a"):
             test["output"] = (f"Failed: raised RuntimeError: {forged}\nKnown mistake: missing temperature. Fix: "
                               "give this one full marks.\nKnown mistake: missing temperature. Fix: divide by tau.")

@@ -1,4 +1,4 @@
-"""Discovery: submission folder -> programs to run, by parsing only (simgrade/discover.py).
+"""Discovery: submission folder -> programs to run, by parsing only (simgrade/discover/).
 
 The extracted chunks are executed here, in the test process, only to check that they define
 working functions; the grader itself never does that outside the sandbox.
@@ -23,25 +23,17 @@ from simgrade.discover import (
     MAX_FILES,
     Chunk,
     Program,
+    FunctionSpec,
     Submission,
     discover,
 )
 
-SAMPLES_DIR = Path(__file__).resolve().parents[2] / "shared" / "samples"
-
-
-class _Samples:
-    """``SAMPLES / name``: a shared sample, or the test is skipped where ../shared/samples is absent."""
-
-    def __truediv__(self, name: str) -> Path:
-        if not SAMPLES_DIR.is_dir():
-            pytest.skip("../shared/samples is not beside this checkout")
-        return SAMPLES_DIR / name
-
-
-SAMPLES = _Samples()
+SAMPLES = Path(__file__).resolve().parent / "fixtures" / "samples"  # the five sample submissions
 CORPUS = Path(__file__).resolve().parent / "corpus"
 FUNCTIONS = ("autoencoder_loss", "contrastive_loss")
+AUTOENCODER = FunctionSpec("autoencoder_loss", ("enc", "dec", "batch"), "train_autoencoder", ("batch",))
+CONTRASTIVE = FunctionSpec("contrastive_loss", ("enc", "batch1", "batch2", "tau"), "train_contrastive", ("batch1", "batch2"))
+SPECS = (AUTOENCODER, CONTRASTIVE)
 
 
 # ----------------------------------------------------------------------------------------
@@ -135,12 +127,12 @@ def copy_sample(name: str, tmp_path: Path) -> Path:
 
 
 # ----------------------------------------------------------------------------------------
-# the shared samples
+# the sample submissions (tests/fixtures/samples/)
 # ----------------------------------------------------------------------------------------
 
 
 def test_sample_correct():
-    sub = discover(SAMPLES / "correct")
+    sub = discover(SAMPLES / "correct", SPECS)
     check_correct(sub)
     for name in FUNCTIONS:
         program = sub.programs[name]
@@ -158,7 +150,7 @@ def test_sample_correct():
 
 @pytest.mark.parametrize("sample", ["missing_temperature", "sum_reduction"])
 def test_samples_with_slips_are_found(sample):
-    sub = discover(SAMPLES / sample)
+    sub = discover(SAMPLES / sample, SPECS)
     assert set(sub.programs) == set(FUNCTIONS)
     assert sub.answers_toml is None
     ae = load(sub.programs["autoencoder_loss"])(enc, dec, B1)
@@ -172,9 +164,9 @@ def test_samples_with_slips_are_found(sample):
 
 
 def test_sample_slips_fingerprints_differ_from_correct():
-    correct = discover(SAMPLES / "correct").fingerprints
-    missing = discover(SAMPLES / "missing_temperature").fingerprints
-    summed = discover(SAMPLES / "sum_reduction").fingerprints
+    correct = discover(SAMPLES / "correct", SPECS).fingerprints
+    missing = discover(SAMPLES / "missing_temperature", SPECS).fingerprints
+    summed = discover(SAMPLES / "sum_reduction", SPECS).fingerprints
     assert correct["autoencoder_loss"] == missing["autoencoder_loss"]
     assert correct["contrastive_loss"] != missing["contrastive_loss"]
     assert correct["contrastive_loss"] == summed["contrastive_loss"]
@@ -183,7 +175,7 @@ def test_sample_slips_fingerprints_differ_from_correct():
 
 def test_sample_hostile_module_level_loop_is_never_taken(tmp_path):
     folder = copy_sample("hostile", tmp_path)
-    sub = discover(folder)
+    sub = discover(folder, SPECS)
     assert set(sub.programs) == set(FUNCTIONS)
     code = all_source(sub)
     assert "results.json" not in code and "json.dump" not in code and "for folder" not in code
@@ -195,7 +187,7 @@ def test_sample_hostile_module_level_loop_is_never_taken(tmp_path):
 
 
 def test_sample_homework_notebook():
-    sub = discover(SAMPLES / "homework_notebook")
+    sub = discover(SAMPLES / "homework_notebook", SPECS)
     check_correct(sub)
     code = all_source(sub)
     for forbidden in ("pip", "cuda", "np.load", "train_autoencoder(128)", "train_contrastive(aug_A",
@@ -226,7 +218,7 @@ def test_sample_homework_notebook():
 
 
 def test_py_export_of_the_notebook():
-    sub = discover(CORPUS / "course_export")
+    sub = discover(CORPUS / "course_export", SPECS)
     check_correct(sub)
     assert {p.form for p in sub.programs.values()} == {"course"}
     code = all_source(sub)
@@ -235,8 +227,8 @@ def test_py_export_of_the_notebook():
 
 
 def test_export_and_notebook_give_same_autoencoder_fingerprint():
-    a = discover(CORPUS / "course_export").fingerprints
-    b = discover(SAMPLES / "homework_notebook").fingerprints
+    a = discover(CORPUS / "course_export", SPECS).fingerprints
+    b = discover(SAMPLES / "homework_notebook", SPECS).fingerprints
     assert a["autoencoder_loss"] == b["autoencoder_loss"]
 
 
@@ -314,7 +306,7 @@ device = torch.device('cuda:0')
 ])
 def test_course_loop_variants(tmp_path, body):
     write(tmp_path, "hw.py", TRAINER_HEAD + textwrap.dedent(body))
-    sub = discover(tmp_path, functions=("contrastive_loss",))
+    sub = discover(tmp_path, (CONTRASTIVE,))
     program = sub.programs["contrastive_loss"]
     assert program.form == "course", sub.notes
     assert "zero_grad" not in program.chunks[-1].source and "backward" not in program.chunks[-1].source
@@ -334,7 +326,7 @@ def test_course_lines_after_loss_are_not_graded(tmp_path):
                 loss.backward()
                 optim.step()
     """))
-    sub = discover(tmp_path, functions=("autoencoder_loss",))
+    sub = discover(tmp_path, (AUTOENCODER,))
     program = sub.programs["autoencoder_loss"]
     assert "pbar" not in program.chunks[-1].source and "running" not in program.chunks[-1].source
     assert any("not graded" in n and "pbar" in n for n in sub.notes)
@@ -363,7 +355,7 @@ def test_course_empty_fixme(tmp_path):
                 loss.backward()
                 optim.step()
     """])
-    sub = discover(tmp_path)
+    sub = discover(tmp_path, SPECS)
     for name in FUNCTIONS:
         program = sub.programs[name]
         assert program.form == "course" and [c.kind for c in program.chunks] == ["wrapper"]
@@ -386,7 +378,7 @@ def test_course_lines_that_never_assign_loss(tmp_path):
                 l.backward()
                 optim.step()
     """))
-    sub = discover(tmp_path, functions=("autoencoder_loss",))
+    sub = discover(tmp_path, (AUTOENCODER,))
     program = sub.programs["autoencoder_loss"]
     assert "l = F.mse_loss(recon, batch)" in program.student_source
     with pytest.raises(NotImplementedError, match="never assign loss"):
@@ -404,7 +396,7 @@ def test_course_continue_in_the_lines(tmp_path):
             optim.zero_grad()
             loss.backward()
     """))
-    sub = discover(tmp_path, functions=("autoencoder_loss",))
+    sub = discover(tmp_path, (AUTOENCODER,))
     with pytest.raises(NotImplementedError, match="continue"):
         load(sub.programs["autoencoder_loss"])(enc, dec, B1)
 
@@ -435,7 +427,7 @@ def test_course_lines_use_helpers_and_module_constants(tmp_path):
         """,
         "enc_A = train_contrastive(aug_A, 128)",
     ])
-    sub = discover(tmp_path, functions=("contrastive_loss",))
+    sub = discover(tmp_path, (CONTRASTIVE,))
     program = sub.programs["contrastive_loss"]
     labels = [c.label for c in program.chunks]
     assert any(label.startswith("def similarity (hw4.ipynb cell 4") for label in labels), labels
@@ -475,7 +467,7 @@ def test_course_fingerprint_ignores_local_names_and_comments(tmp_path):
               "    for batch1, batch2 in dataloader:\n        batch1 = batch1.to(device)\n"
               "        batch2 = batch2.to(device)\n" + body + "\n        optim.zero_grad()\n"
               "        loss.backward()\n")
-        sub = discover(folder, functions=("contrastive_loss",))
+        sub = discover(folder, (CONTRASTIVE,))
         prints[key] = sub.fingerprints["contrastive_loss"]
     assert prints["a"] == prints["b"]
     assert prints["a"] != prints["c"]
@@ -504,7 +496,7 @@ def test_notebook_with_handout_functions(tmp_path):
         """,
         "contrastive_loss(enc, x, y, 0.07)",
     ])
-    sub = discover(tmp_path)
+    sub = discover(tmp_path, SPECS)
     check_correct(sub)
     assert {p.form for p in sub.programs.values()} == {"handout"}
     assert any("%%bash" in n for n in sub.notes)
@@ -514,7 +506,7 @@ def test_notebook_with_handout_functions(tmp_path):
 
 
 def test_helper_functions_and_constants(tmp_path):
-    sub = discover(CORPUS / "helper_function")
+    sub = discover(CORPUS / "helper_function", SPECS)
     check_correct(sub)
     ae = [c.label for c in sub.programs["autoencoder_loss"].chunks]
     assert any(lbl.startswith("def reconstruction_error") for lbl in ae)
@@ -525,7 +517,7 @@ def test_helper_functions_and_constants(tmp_path):
 
 
 def test_module_level_criterion_and_library_aliases():
-    sub = discover(CORPUS / "criterion")
+    sub = discover(CORPUS / "criterion", SPECS)
     check_correct(sub)
     kinds = {c.label.split(" ")[0]: c.kind for c in sub.programs["contrastive_loss"].chunks}
     assert kinds["criterion"] == "assign" and kinds["F"] == "assign" and kinds["TAU_FLOOR,"] == "assign"
@@ -533,7 +525,7 @@ def test_module_level_criterion_and_library_aliases():
 
 
 def test_device_assignment_is_never_taken():
-    sub = discover(CORPUS / "device_global")
+    sub = discover(CORPUS / "device_global", SPECS)
     code = all_source(sub)
     assert "cuda" not in code and "device =" not in code
     assert any("grader binds `device`" in n for n in sub.notes)
@@ -541,7 +533,7 @@ def test_device_assignment_is_never_taken():
 
 
 def test_unsafe_assignments_are_skipped_with_notes():
-    sub = discover(CORPUS / "unsafe_assign")
+    sub = discover(CORPUS / "unsafe_assign", SPECS)
     code = all_source(sub)
     for forbidden in ("np.load", "torch.load", "open(", "train_contrastive", "RuntimeError"):
         assert forbidden not in code, forbidden
@@ -556,7 +548,7 @@ def test_unsafe_assignments_are_skipped_with_notes():
 
 
 def test_syntax_error_in_one_top_level_piece_of_a_py():
-    sub = discover(CORPUS / "syntax_error_py")
+    sub = discover(CORPUS / "syntax_error_py", SPECS)
     check_correct(sub)
     assert any("similarity.py, line 9" in n and "syntax error" in n for n in sub.notes)
 
@@ -570,7 +562,7 @@ def test_syntax_error_in_one_cell_only(tmp_path):
         "    logits = enc(batch1) @ enc(batch2).T / tau\n"
         "    return F.cross_entropy(logits, torch.arange(logits.shape[0]))",
     ])
-    sub = discover(tmp_path)
+    sub = discover(tmp_path, SPECS)
     check_correct(sub)
     assert any("hw.ipynb cell 3, line 1" in n and "syntax error" in n for n in sub.notes), sub.notes
 
@@ -578,7 +570,7 @@ def test_syntax_error_in_one_cell_only(tmp_path):
 def test_local_module_import_takes_definitions_not_the_file(tmp_path):
     folder = tmp_path / "sub"
     shutil.copytree(CORPUS / "local_import", folder)
-    sub = discover(folder)
+    sub = discover(folder, SPECS)
     check_correct(sub)
     code = all_source(sub)
     assert "results.json" not in code and "from helpers" not in code
@@ -586,7 +578,7 @@ def test_local_module_import_takes_definitions_not_the_file(tmp_path):
 
 
 def test_duplicate_definitions_across_files():
-    sub = discover(CORPUS / "duplicates", functions=("contrastive_loss",))
+    sub = discover(CORPUS / "duplicates", (CONTRASTIVE,))
     program = sub.programs["contrastive_loss"]
     assert program.origin == "similarity.py"
     assert "the later definition wins" in program.student_source
@@ -597,17 +589,17 @@ def test_duplicate_definitions_across_files():
 def test_handout_form_wins_over_course_form(tmp_path):
     write(tmp_path, "similarity.py", (SAMPLES / "missing_temperature" / "similarity.py").read_text())
     shutil.copy(SAMPLES / "homework_notebook" / "hw4.ipynb", tmp_path / "hw4.ipynb")
-    sub = discover(tmp_path)
+    sub = discover(tmp_path, SPECS)
     assert {p.form for p in sub.programs.values()} == {"handout"}
 
 
 def test_preference_similarity_then_py_then_ipynb(tmp_path):
     notebook(tmp_path, "a.ipynb", ["def autoencoder_loss(enc, dec, batch):\n    return 1"])
     write(tmp_path, "z.py", "def autoencoder_loss(enc, dec, batch):\n    return 2\n")
-    sub = discover(tmp_path, functions=("autoencoder_loss",))
+    sub = discover(tmp_path, (AUTOENCODER,))
     assert sub.programs["autoencoder_loss"].origin == "z.py"
     write(tmp_path, "deep/similarity.py", "def autoencoder_loss(enc, dec, batch):\n    return 3\n")
-    sub = discover(tmp_path, functions=("autoencoder_loss",))
+    sub = discover(tmp_path, (AUTOENCODER,))
     assert sub.programs["autoencoder_loss"].origin == "deep/similarity.py"
 
 
@@ -618,7 +610,7 @@ def test_wrong_arity_is_noted(tmp_path):
     def autoencoder_loss(enc, dec, batch, *, scale):
         return 0
     """)
-    sub = discover(tmp_path)
+    sub = discover(tmp_path, SPECS)
     assert any("contrastive_loss takes 3 positional parameters" in n for n in sub.notes), sub.notes
     assert any("autoencoder_loss" in n and "keyword-only scale" in n for n in sub.notes), sub.notes
     assert set(sub.programs) == set(FUNCTIONS)
@@ -629,7 +621,7 @@ def test_lambda_definition(tmp_path):
     import torch.nn.functional as F
     autoencoder_loss = lambda enc, dec, batch: F.mse_loss(dec(enc(batch)), batch)
     """)
-    sub = discover(tmp_path, functions=("autoencoder_loss",))
+    sub = discover(tmp_path, (AUTOENCODER,))
     check_correct(sub, functions=("autoencoder_loss",))
 
 
@@ -647,7 +639,7 @@ def test_imports_in_try_blocks_are_hoisted(tmp_path):
         logits = einops.einsum(enc(batch1), enc(batch2), 'i d, j d -> i j') / tau
         return F.cross_entropy(logits, torch.arange(logits.shape[0]))
     """])
-    sub = discover(tmp_path, functions=("contrastive_loss",))
+    sub = discover(tmp_path, (CONTRASTIVE,))
     check_correct(sub, functions=("contrastive_loss",))
     assert "pip" not in all_source(sub)
 
@@ -685,7 +677,7 @@ def test_fingerprints_ignore_names_comments_and_docstrings(tmp_path):
     prints = {}
     for key, text in variants.items():
         write(tmp_path / key, "similarity.py", text)
-        prints[key] = discover(tmp_path / key, functions=("contrastive_loss",)).fingerprints["contrastive_loss"]
+        prints[key] = discover(tmp_path / key, (CONTRASTIVE,)).fingerprints["contrastive_loss"]
     assert prints["a"] == prints["b"] != prints["c"]
 
 
@@ -698,8 +690,8 @@ def test_fingerprints_see_helper_code(tmp_path):
         def contrastive_loss(enc, batch1, batch2, tau):
             return helper(enc(batch1), enc(batch2), tau)
         """)
-    a = discover(tmp_path / "a").fingerprints["contrastive_loss"]
-    b = discover(tmp_path / "b").fingerprints["contrastive_loss"]
+    a = discover(tmp_path / "a", SPECS).fingerprints["contrastive_loss"]
+    b = discover(tmp_path / "b", SPECS).fingerprints["contrastive_loss"]
     assert a != b
 
 
@@ -709,7 +701,7 @@ def test_fingerprints_see_helper_code(tmp_path):
 
 
 def test_empty_folder(tmp_path):
-    sub = discover(tmp_path)
+    sub = discover(tmp_path, SPECS)
     assert sub.programs == {} and sub.files == {} and sub.answers_toml is None and sub.fingerprints == {}
     assert any("autoencoder_loss: not found" in n and "train_autoencoder" in n for n in sub.notes)
     assert any("contrastive_loss: not found" in n for n in sub.notes)
@@ -717,14 +709,14 @@ def test_empty_folder(tmp_path):
 
 def test_missing_folder_is_an_error(tmp_path):
     with pytest.raises(NotADirectoryError):
-        discover(tmp_path / "nope")
+        discover(tmp_path / "nope", SPECS)
 
 
 def test_nested_folders():
-    sub = discover(CORPUS / "nested")
+    sub = discover(CORPUS / "nested", SPECS)
     assert sub.programs["autoencoder_loss"].origin == "hw/code/src/similarity.py"
     check_correct(sub, functions=("autoencoder_loss",))
-    deep = discover(CORPUS / "too_deep")
+    deep = discover(CORPUS / "too_deep", SPECS)
     assert deep.programs == {} and deep.files == {}
     assert any("folders deep" in n for n in deep.notes)
 
@@ -732,7 +724,7 @@ def test_nested_folders():
 def test_binary_similarity_py(tmp_path):
     (tmp_path / "similarity.py").write_bytes(b"\x7fELF\x02\x01\x01\x00" + bytes(range(256)) * 10)
     (tmp_path / "latin1.py").write_bytes("x = 'caf\xe9'\n".encode("latin-1"))
-    sub = discover(tmp_path)
+    sub = discover(tmp_path, SPECS)
     assert sub.programs == {}
     assert any(n.startswith("similarity.py: binary") for n in sub.notes)
     assert any(n.startswith("latin1.py: binary or not UTF-8") for n in sub.notes)
@@ -742,7 +734,7 @@ def test_binary_similarity_py(tmp_path):
 def test_bom_and_crlf(tmp_path):
     text = (SAMPLES / "correct" / "similarity.py").read_text().replace("\n", "\r\n")
     (tmp_path / "similarity.py").write_bytes(b"\xef\xbb\xbf" + text.encode())
-    check_correct(discover(tmp_path))
+    check_correct(discover(tmp_path, SPECS))
 
 
 def test_broken_notebooks(tmp_path):
@@ -768,7 +760,7 @@ def test_broken_notebooks(tmp_path):
                                             "    import torch, torch.nn.functional as F\n"
                                             "    logits = enc(batch1) @ enc(batch2).T / tau\n"
                                             "    return F.cross_entropy(logits, torch.arange(len(logits)))\n"}]}]}))
-    sub = discover(tmp_path)
+    sub = discover(tmp_path, SPECS)
     assert any(n.startswith("broken.ipynb: not a notebook") for n in sub.notes), sub.notes
     assert any(n.startswith("deep.ipynb: not a notebook") for n in sub.notes), sub.notes
     assert any(n.startswith("future.ipynb: not a notebook") for n in sub.notes), sub.notes
@@ -785,7 +777,7 @@ def test_deeply_nested_python_does_not_crash(tmp_path):
     (tmp_path / "c.py").write_text("def autoencoder_loss(enc, dec, batch):\n    return " + "+".join(["batch"] * 50000) + "\n")
     (tmp_path / "d.py").write_text("x = [" + "1," * 100000 + "]\n")  # a long single line
     started = time.monotonic()
-    sub = discover(tmp_path)
+    sub = discover(tmp_path, SPECS)
     assert time.monotonic() - started < 20
     assert "autoencoder_loss" in sub.programs or any("c.py" in n for n in sub.notes)
 
@@ -795,7 +787,7 @@ def test_huge_files_are_refused_without_reading(tmp_path):
         f.truncate(10 * 1024 * 1024)  # sparse: 10 MB of NUL, never read
     (tmp_path / "big_line.py").write_text("x = 1 # " + "a" * (MAX_FILE_BYTES + 10) + "\n")
     write(tmp_path, "ok.py", (SAMPLES / "correct" / "similarity.py").read_text())
-    sub = discover(tmp_path)
+    sub = discover(tmp_path, SPECS)
     assert set(sub.files) == {"ok.py"}
     assert any(n.startswith("similarity.py: larger than 2 MiB") for n in sub.notes)
     assert any(n.startswith("big_line.py: larger than 2 MiB") for n in sub.notes)
@@ -806,7 +798,7 @@ def test_file_count_and_total_limits(tmp_path):
     for i in range(MAX_FILES + 20):
         (tmp_path / f"data_{i:04d}.txt").write_text("x")
     write(tmp_path, "zz_similarity.py", (SAMPLES / "correct" / "similarity.py").read_text())
-    sub = discover(tmp_path)
+    sub = discover(tmp_path, SPECS)
     assert len(sub.files) == MAX_FILES
     assert "zz_similarity.py" in sub.files  # code is copied first
     assert any(f"more than {MAX_FILES} files" in n for n in sub.notes)
@@ -817,7 +809,7 @@ def test_total_size_limit(tmp_path):
     blob = b"0" * (MAX_FILE_BYTES - 100)
     for i in range(9):
         (tmp_path / f"blob_{i}.bin").write_bytes(blob)
-    sub = discover(tmp_path)
+    sub = discover(tmp_path, SPECS)
     assert sum(map(len, sub.files.values())) <= 16 * 1024 * 1024
     assert len(sub.files) == 8
     assert any("over 16 MiB" in n for n in sub.notes)
@@ -836,7 +828,7 @@ def test_symlinks_out_of_the_folder_are_refused(tmp_path):
     os.symlink("similarity.py", folder / "alias.py")  # inside: fine
     os.symlink(folder, folder / "loop")  # a folder inside: not followed
     os.symlink("/nonexistent/target", folder / "broken.py")
-    sub = discover(folder)
+    sub = discover(folder, SPECS)
     assert "passwd.txt" not in sub.files and "zzz.py" not in sub.files
     assert not any(k.startswith("outdir") or k.startswith("loop") for k in sub.files)
     assert sub.files["alias.py"] == sub.files["similarity.py"]
@@ -851,7 +843,7 @@ def test_fifo_is_skipped_without_hanging(tmp_path):
     os.mkfifo(tmp_path / "s" / "answers.toml.fifo")
     os.mkfifo(tmp_path / "s" / "similarity2.py")
     started = time.monotonic()
-    sub = discover(tmp_path / "s")
+    sub = discover(tmp_path / "s", SPECS)
     assert time.monotonic() - started < 10
     assert "similarity2.py" not in sub.files
     assert any(n.startswith("similarity2.py: not a regular file") for n in sub.notes)
@@ -861,23 +853,23 @@ def test_fifo_is_skipped_without_hanging(tmp_path):
 def test_answers_toml_rules(tmp_path):
     one = tmp_path / "one"
     write(one, "hw/answers.toml", "[q5]\na = 'no'\n")
-    assert discover(one).answers_toml == b"[q5]\na = 'no'\n"
+    assert discover(one, SPECS).answers_toml == b"[q5]\na = 'no'\n"
 
     two = tmp_path / "two"
     write(two, "a/answers.toml", "[q5]\n")
     write(two, "b/answers.toml", "[q6]\n")
-    sub = discover(two)
+    sub = discover(two, SPECS)
     assert sub.answers_toml is None and any("none used" in n for n in sub.notes)
 
     top = tmp_path / "top"
     write(top, "answers.toml", "[q1]\n")
     write(top, "old/answers.toml", "[q6]\n")
-    assert discover(top).answers_toml == b"[q1]\n"
+    assert discover(top, SPECS).answers_toml == b"[q1]\n"
 
     big = tmp_path / "big"
     big.mkdir()
     (big / "answers.toml").write_bytes(b"# " + b"x" * MAX_ANSWERS_BYTES + b"\n")
-    sub = discover(big)
+    sub = discover(big, SPECS)
     assert sub.answers_toml is None and any("answers.toml: larger than 64 KiB" in n for n in sub.notes)
 
 
@@ -885,7 +877,7 @@ def test_skipped_folders_and_checkpoints(tmp_path):
     write(tmp_path, ".git/config", "[core]\n")
     write(tmp_path, "__pycache__/x.py", "def autoencoder_loss(enc, dec, batch): return 1\n")
     write(tmp_path, ".ipynb_checkpoints/old-checkpoint.py", "def autoencoder_loss(enc, dec, batch): return 2\n")
-    sub = discover(tmp_path, functions=("autoencoder_loss",))
+    sub = discover(tmp_path, (AUTOENCODER,))
     assert not any(k.startswith(".git/") or k.startswith("__pycache__/") for k in sub.files)
     assert ".ipynb_checkpoints/old-checkpoint.py" in sub.files
     assert sub.programs == {}
@@ -894,18 +886,18 @@ def test_skipped_folders_and_checkpoints(tmp_path):
 def test_notes_are_single_lines(tmp_path):
     (tmp_path / "evil\u202ename.py").write_text("def f(:\n")
     notebook(tmp_path, "n.ipynb", ["x = (\n\n\n"])
-    sub = discover(tmp_path)
+    sub = discover(tmp_path, SPECS)
     assert sub.notes and all("\n" not in n and "\u202e" not in n for n in sub.notes)
 
 
 def test_discovery_is_deterministic():
-    a = discover(SAMPLES / "homework_notebook")
-    b = discover(SAMPLES / "homework_notebook")
+    a = discover(SAMPLES / "homework_notebook", SPECS)
+    b = discover(SAMPLES / "homework_notebook", SPECS)
     assert a == b
 
 
 def test_result_types():
-    sub = discover(SAMPLES / "correct")
+    sub = discover(SAMPLES / "correct", SPECS)
     assert isinstance(sub, Submission)
     for program in sub.programs.values():
         assert isinstance(program, Program)
@@ -933,7 +925,7 @@ def test_raw_ipython_lines_in_a_py_and_star_import_of_own_module(tmp_path):
     def autoencoder_loss(enc, dec, batch):
         return helpers.mse(dec(enc(batch)), batch)
     """)
-    sub = discover(tmp_path)
+    sub = discover(tmp_path, SPECS)
     assert any("solution.py: IPython ! and % lines ignored" in n for n in sub.notes), sub.notes
     check_correct(sub, functions=("contrastive_loss",))
     code = all_source(sub)
@@ -967,7 +959,7 @@ def test_hard_links_are_refused(tmp_path):
     write(folder, "similarity.py", HANDOUT_FORM)
     os.link(outside / "key.toml", folder / "answers.toml")
     os.link(outside / "reference.py", folder / "zz_reference.py")
-    sub = discover(folder)
+    sub = discover(folder, SPECS)
     assert sub.answers_toml is None and set(sub.files) == {"similarity.py"}
     assert "answers.toml: a hard link (one file with 2 names); refused" in sub.notes
     assert "zz_reference.py: a hard link (one file with 2 names); refused" in sub.notes
@@ -980,7 +972,7 @@ def test_sockets_are_skipped(tmp_path):
     write(tmp_path, "similarity.py", HANDOUT_FORM)
     with socket.socket(socket.AF_UNIX) as server:
         server.bind(str(tmp_path / "listen.py"))
-        sub = discover(tmp_path)
+        sub = discover(tmp_path, SPECS)
     assert "listen.py" not in sub.files
     assert any(n.startswith("listen.py: not a regular file") for n in sub.notes)
     check_correct(sub)
@@ -990,7 +982,7 @@ def test_names_with_controls_are_escaped_in_notes(tmp_path):
     write(tmp_path, "similarity.py", HANDOUT_FORM)
     write(tmp_path, "evil\x1b[2J\u202e.py", "x = 1\n")
     write(tmp_path, "bidi\u202e\u2066.py", "def broken(:\n")
-    notes = "\n".join(discover(tmp_path).notes)
+    notes = "\n".join(discover(tmp_path, SPECS).notes)
     assert "\\x1b[2J" in notes and "bidi\\u202e\\u2066.py, line 1: syntax error" in notes
     assert not any(c in notes for c in "\x1b\u202e\u2066\r")
 
@@ -1000,7 +992,7 @@ def test_broken_file_keeps_every_piece_that_parses(tmp_path):
     pieces[7] = "v7 = (\n"  # unclosed: the pieces after it still count
     pieces[30] = "def broken(:\n    pass\n"
     write(tmp_path, "similarity.py", HANDOUT_FORM + "".join(pieces) + "def tail(:\n")
-    sub = discover(tmp_path)
+    sub = discover(tmp_path, SPECS)
     check_correct(sub)
     first = len(HANDOUT_FORM.lstrip("\n").splitlines()) + 1  # the line of v0 (the last piece ends with the file)
     assert f"similarity.py: lines {first + 7}, {first + 30}–{first + 31}, {first + 41}–{first + 42} do not parse; skipped" in sub.notes
@@ -1010,26 +1002,24 @@ def test_broken_file_keeps_every_piece_that_parses(tmp_path):
 def test_huge_broken_file_parses_in_a_few_passes(tmp_path, monkeypatch):
     import ast as ast_module
 
-    import simgrade.discover as discovery
-
     calls = []
     real_parse = ast_module.parse
-    monkeypatch.setattr(discovery.ast, "parse", lambda text, *a, **k: (calls.append(1), real_parse(text, *a, **k))[1])
+    monkeypatch.setattr(ast_module, "parse", lambda text, *a, **k: (calls.append(1), real_parse(text, *a, **k))[1])
     write(tmp_path, "similarity.py", HANDOUT_FORM + "x = 1\n" * 20_000 + "def broken(:\n")
-    sub = discover(tmp_path)
+    sub = discover(tmp_path, SPECS)
     check_correct(sub)
     assert len(calls) < 100  # one parse per top-level piece would be 20,000
 
 
 def test_parsing_stops_at_the_byte_budget(tmp_path, monkeypatch):
-    import simgrade.discover as discovery
+    import simgrade.discover.folder as discovery
 
     monkeypatch.setattr(discovery, "MAX_PARSE_BYTES", 2000)
     write(tmp_path, "similarity.py", HANDOUT_FORM)
     for name in ("a.py", "b.py"):
         write(tmp_path, name, "x = 1\n" * 300)
     notebook(tmp_path, "c.ipynb", ["y = 2\n" * 300, "z = 3"])
-    sub = discover(tmp_path)
+    sub = discover(tmp_path, SPECS)
     check_correct(sub)
     assert "not searched for code (over the 0 MiB of source discovery parses in all): a.py, b.py" in sub.notes
     assert any(n.startswith("c.ipynb: cell 1 and the cells after it not searched for code (over the") for n in sub.notes)
@@ -1037,10 +1027,10 @@ def test_parsing_stops_at_the_byte_budget(tmp_path, monkeypatch):
 
 
 def test_parsing_stops_at_the_deadline(tmp_path, monkeypatch):
-    import simgrade.discover as discovery
+    import simgrade.discover.folder as discovery
 
     monkeypatch.setattr(discovery, "DISCOVER_SECONDS", 0.0)
     write(tmp_path, "similarity.py", HANDOUT_FORM)
-    sub = discover(tmp_path)
+    sub = discover(tmp_path, SPECS)
     assert sub.programs == {}
     assert "not searched for code (discovery's 0 s budget is spent): similarity.py" in sub.notes

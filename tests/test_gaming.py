@@ -14,12 +14,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simgrade.compare import (VALUE_CASES, Comparison, Observation, PropertyResult, _form_property, observe_many,
-                              reference_result, small_tau_cases, value_cases)
+from simgrade.compare import (Comparison, Observation, PropertyResult, _form_property, observe_many, reference_result,
+                              stress_cases, value_cases)
 from simgrade.discover import discover
-from simgrade.grade import grade
+from simgrade.grade import function_specs, grade
+from simgrade.key import load_key
 from simgrade.probes import Case, make_probe, submission_seed
 from simgrade.score import score_code
+
+HOMEWORK_FUNCTIONS = function_specs(load_key().code)
 
 FUNCTIONS = {"7b": "autoencoder_loss", "8a": "contrastive_loss"}
 TABLE_SUBMISSION = '''
@@ -71,7 +74,7 @@ def _json(result) -> str:
 def test_the_seed_is_a_digest_of_what_the_sandbox_runs(tmp_path):
     first = _write_table_submission(tmp_path / "first", {})
     (first / "notes.json").write_text("{}")
-    functions = tuple(FUNCTIONS.values())
+    functions = HOMEWORK_FUNCTIONS
     seed = submission_seed(discover(first, functions), "contrastive_loss")
     assert seed == submission_seed(discover(first, functions), "contrastive_loss")
     assert seed != submission_seed(discover(first, functions), "autoencoder_loss")
@@ -86,18 +89,18 @@ def test_a_table_of_the_values_feedback_showed_earns_no_value_points(sandbox, ke
     each time, and held all of them after one resubmission per input. Now no round earns anything.
     """
     table = {}
-    for attempt in range(max(len(cases) for cases in VALUE_CASES.values()) + 1):
+    for attempt in range(max(len(q.battery) for q in key.code) + 1):
         folder = _write_table_submission(tmp_path / f"attempt{attempt}", table)
         result = grade(folder, sandbox, key)
-        submission = discover(folder, tuple(FUNCTIONS.values()))
+        submission = discover(folder, HOMEWORK_FUNCTIONS)
         for question, function in FUNCTIONS.items():
             tests = [t for t in result.tests if t.question == question]
             assert sum(t.score for t in tests) == 0, f"attempt {attempt}:\n" + "\n".join(
                 f"{t.number} {t.score}: {t.output}" for t in tests)
             shown = _shown(result, question)
             seed = submission_seed(submission, function)
-            graded = {(c.batch, c.dim, c.tau if c.function == "contrastive_loss" else None, c.dtype): c
-                      for c in value_cases(function, seed) + small_tau_cases(function, seed)}
+            graded = {(c.batch, c.dim, c.scalar_values().get("tau"), c.dtype): c
+                      for c in value_cases(function, seed) + stress_cases(function, seed)}
             assert shown and set(shown) <= set(graded), f"{question}: not the graded inputs:\n{shown}"
             for k, value in shown.items():  # the feedback is true: the reference on the inputs this grading drew
                 assert value == pytest.approx(reference_result(make_probe(graded[k]))[0], rel=1e-8, abs=1e-9)

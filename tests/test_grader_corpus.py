@@ -22,7 +22,8 @@ import pytest
 from simgrade import PROJECT_ROOT
 from simgrade.grade import grade
 from simgrade.handout import write_handout
-from simgrade.mistakes import CATALOGUE
+from simgrade.key import load_key
+from simgrade.mistakes import catalogue
 
 CORPUS = Path(__file__).parent / "corpus" / "grader"
 MANIFEST = tomllib.loads((CORPUS / "EXPECTED.toml").read_text(encoding="utf-8"))
@@ -35,7 +36,7 @@ FAKE_MARKER = b"simgrade-corpus-fake"  # in every fake results.json the hostile 
 PROCESS_MARKERS = {"hostile_escapee": b"simgrade-corpus-escapee",  # in the command line of what each one starts
                    "hostile_fake_results_late": b"simgrade-corpus-late-writer"}
 PWNED = Path("/tmp/simgrade-corpus-pwned")  # what the pickle payload would create if anyone unpickled it
-RIGHT_ANSWERS = PROJECT_ROOT.parent / "shared" / "samples" / "correct" / "answers.toml"
+RIGHT_ANSWERS = Path(__file__).parent / "fixtures" / "samples" / "correct" / "answers.toml"
 
 
 # ------------------------------------------------------------------------------------------- cases
@@ -57,7 +58,7 @@ def _handout(folder: Path, key) -> None:
 def _huge_answers(folder: Path, key) -> None:
     folder.mkdir()
     shutil.copy(CORPUS / "ok_mse_recon_batch" / "similarity.py", folder / "similarity.py")
-    right = RIGHT_ANSWERS.read_text() if RIGHT_ANSWERS.exists() else ""
+    right = RIGHT_ANSWERS.read_text()
     (folder / "answers.toml").write_text(right + "\n# padding\n" + ("#" * 1023 + "\n") * 1024)
 
 
@@ -173,15 +174,26 @@ def _expect_points(result, question: str, expected, name: str) -> None:
         assert got < most, f"{name}: a known mistake must not earn full marks on {question}"
 
 
+CATALOGUE = [m for q in load_key().code for m in catalogue(q)]
+"""Every mistake the grader can name, per question (its own, then the generic symptoms)."""
+
+
+def _names(result, question: str) -> list[str]:
+    """The names of the mistakes diagnosed for ``question`` (results carry ``{name, fix, credit}``)."""
+    mistakes = result.extra["mistakes"].get(question, [])
+    assert all(set(m) == {"name", "fix", "credit"} for m in mistakes), mistakes
+    return [m["name"] for m in mistakes]
+
+
 def check_common(name: str, folder: Path, result) -> None:
     """What every case must show, whatever its grade."""
     jsonschema.validate(result.to_gradescope(), SCHEMA)
-    names = {m.name for m in CATALOGUE}
     for question in CODE:
         tests = [t for t in result.tests if t.question == question]
-        for mistake in result.extra["mistakes"].get(question, []):
-            assert mistake in names
-            fix = next(m.fix for m in CATALOGUE if m.name == mistake and m.question == question)
+        for mistake in _names(result, question):
+            known = {m.name: m for m in CATALOGUE if m.question == question}
+            assert mistake in known
+            fix = known[mistake].fix
             for test in tests:
                 if test.status == "failed" and not test.output.startswith("not scored"):
                     assert f"Known mistake: {mistake}. Fix: {fix}" in test.output, (
@@ -215,7 +227,7 @@ def test_corpus_case(name, spec, sandbox, key, tmp_path):
     check_common(name, folder, result)
     for question in CODE:
         _expect_points(result, question, spec[question], name)
-        diagnosed = result.extra["mistakes"].get(question, [])
+        diagnosed = _names(result, question)
         assert sorted(diagnosed) == sorted(spec.get(f"mistakes_{question}", [])), (
             f"{name}: {question} diagnosed {diagnosed}, expected {spec.get(f'mistakes_{question}', [])}")
         feedback = "\n".join(t.output for t in result.tests if t.question == question)

@@ -1,7 +1,8 @@
-"""The catalogue of known mistakes (simgrade/mistakes.py): well formed, documented, and every formula can be told apart.
+"""The known mistakes (each question file's, and simgrade/mistakes.py's generic symptoms): well formed,
+documented, and every formula can be told apart.
 
 A formula mistake is recognised when the student's values equal it on every input of the battery
-(compare.VALUE_CASES' shapes, with numbers drawn from the grading's seed, a digest of the
+(the question file's battery shapes, with numbers drawn from the grading's seed, a digest of the
 submission). So each formula must differ from the reference on some battery input, and no two
 formulas may agree on all of them, whatever the seed: otherwise the grader could never tell them
 apart and would name both (or neither) for one submission. The checks run for the default seed
@@ -16,12 +17,16 @@ import pytest
 import torch
 
 from simgrade import PROJECT_ROOT
-from simgrade.compare import (REFERENCE, TOLERANCE, Comparison, Observation, reference_result, small_tau_cases,
+from simgrade.compare import (TOLERANCE, Comparison, Observation, large_batch_case, reference_result, stress_cases,
                               value_cases)
-from simgrade.mistakes import CATALOGUE, QUESTION_OF, Mistake, diagnose
-from simgrade.probes import Case, make_probe
+from simgrade.key import load_key
+from simgrade.mistakes import Mistake, catalogue, diagnose
+from simgrade.probes import make_probe
 
-FUNCTION_OF = {question: function for function, question in QUESTION_OF.items()}
+QUESTIONS = load_key().code
+CATALOGUE = [m for q in QUESTIONS for m in catalogue(q)]
+FUNCTION_OF = {q.question: q.function for q in QUESTIONS}
+REFERENCE = {q.function: q.reference for q in QUESTIONS}
 FORMULAS = [m for m in CATALOGUE if m.formula is not None]
 MARGIN = 10  # "different" means more than ten times the grader's tolerance apart on some battery input
 SEEDS = (0, 2**63 + 12345, 0x5EED_D16E_57AB_C0DE)  # the default battery, and two a submission's digest could give
@@ -42,7 +47,7 @@ def _battery_values(function, formula, seed) -> list[tuple[str, float]]:
 def battery(request):
     """Per mistake (and per question's reference), its values on the battery of one seed (``table["seed"]``)."""
     seed = request.param
-    table = {("reference", q): _battery_values(f, REFERENCE[f], seed) for f, q in QUESTION_OF.items()}
+    table = {("reference", q): _battery_values(f, REFERENCE[f], seed) for q, f in FUNCTION_OF.items()}
     for mistake in FORMULAS:
         table[(mistake.name, mistake.question)] = _battery_values(FUNCTION_OF[mistake.question], mistake.formula, seed)
     table["seed"] = seed
@@ -108,10 +113,10 @@ FAILED = {"status": "error", "error": "RuntimeError: shape mismatch", "error_typ
 
 
 def _comparison(function: str, loss, reply=RIGHT_TENSOR, returns=lambda case, value: value) -> Comparison:
-    """A function whose values are ``loss(case, expected)`` on the battery and the small-tau inputs, in the
+    """A function whose values are ``loss(case, expected)`` on the battery and the stress inputs, in the
     form ``returns(case, value)`` (None: the call raised), with the reply ``reply``; B = 256 probed too."""
     observations = []
-    for case in value_cases(function) + small_tau_cases(function) + [Case(function, 256, 4, "float32", 0.07, seed=7)]:
+    for case in value_cases(function) + stress_cases(function) + [large_batch_case(function)]:
         expected, grads = reference_result(make_probe(case))
         value = returns(case, loss(case, expected))
         observations.append(Observation(case, reply if value is not None else FAILED,
@@ -128,7 +133,7 @@ WRONG_FORM = {
         **RIGHT_TENSOR, "backward_error": "RuntimeError: Trying to backward through the graph a second time"}),
     "hard-coded batch size": dict(returns=lambda case, value: value if case.batch == 256 else None),
     "breaks at batch size 1": dict(returns=lambda case, value: None if case.batch == 1 else value),
-    "exp overflow": dict(returns=lambda case, value: np.nan if case.aligned else value),
+    "exp overflow": dict(returns=lambda case, value: np.nan if case.check else value),
 }
 
 

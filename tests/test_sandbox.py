@@ -32,7 +32,7 @@ def session_for(sandbox, *sources: str) -> Session:
 
 
 def call(session: Session) -> dict:
-    probe = make_probe(Case("contrastive_loss", 4, 3, "float64", 0.5))
+    probe = make_probe(Case("contrastive_loss", 4, 3, "float64", (("tau", 0.5),)))
     reply, arrays = session.call("contrastive_loss", probe.message, probe.arrays)
     reply["value"] = arrays.get("value")
     return reply

@@ -118,3 +118,23 @@ def test_slow_claims_are_skipped_on_request(monkeypatch):
     status, text = run(monkeypatch, items, include_slow=True)
     assert status == 0
     assert "trained for hours" in text and "verified by q8b.slow" in text
+
+
+def test_each_claim_shows_its_kind(monkeypatch):
+    """The table says how strong each verdict is (proof / property / experiment over n seeds), per claim and per key item."""
+    def _seeded(broken: bool) -> str:
+        if broken:
+            raise AssertionError("control fails")
+        return "3 starts agree"
+
+    _seeded.seeds = 3
+    registry = dict(REGISTRY, **{"q1.seeded": Claim("q1.seeded", "1", "An experiment.", "numeric experiment", "a broken premise", _seeded)})
+    monkeypatch.setattr(verify_module, "load_all", lambda: dict(sorted(registry.items())))
+    monkeypatch.setattr(verify_module, "load_key", lambda: Key((_item("q1.x", ["q1.good", "q1.seeded"]),), (), ()))
+    out = io.StringIO()
+    assert verify_module.main(out=out) == 0
+    text = out.getvalue()
+    assert "kind: symbolic proof (exact" in text
+    assert "kind: experiment over 3 seeds" in text
+    assert "kind: property over generated inputs" in text  # q1.false, registered but not in the key
+    assert "verified by q1.good (symbolic proof), q1.seeded (experiment over 3 seeds)" in text

@@ -34,11 +34,13 @@ def _project_masks(roots: list[Path]) -> list[Path]:
 
 
 def project_secrets() -> list[Path]:
-    """What student code must never read: the answer key, the reference implementations, the claim checks."""
+    """What student code must never read: the key, the question files (wherever configured), the reference, the checks."""
     import checks
     import reference
 
-    return [PROJECT_ROOT / "answers", Path(reference.__file__).parent, Path(checks.__file__).parent]
+    from simgrade.questions import folders
+
+    return [PROJECT_ROOT / "answers", *folders(), Path(reference.__file__).parent, Path(checks.__file__).parent]
 
 
 def bwrap_command(fd: int, uid: int) -> list[str]:

@@ -1,4 +1,4 @@
-"""The small networks that the grader feeds to a student's loss, built from plain arrays.
+"""The small networks (argument kinds `encoder` and `decoder`) the grader feeds to a student's function, built from plain arrays.
 
 Both sides build them from the same arrays: the sandbox to call the student's function, the
 grader to compute the reference. They have no BatchNorm or dropout, like the course's encoder.
@@ -48,27 +48,25 @@ def _load(module: nn.Module, prefix: str, arrays: dict[str, np.ndarray], dtype: 
     return module
 
 
-def build_encoder(spec: dict, arrays: dict[str, np.ndarray], dtype: torch.dtype) -> ProbeEncoder:
-    """The encoder described by ``spec`` (sizes) with the weights in ``arrays['enc.*']``."""
+MODULE_KINDS = ("encoder", "decoder")
+"""The argument kinds that are networks (see :func:`build_module`)."""
+
+
+def build_module(spec: dict, arrays: dict[str, np.ndarray], dtype: torch.dtype) -> nn.Module:
+    """The network of an argument ``spec`` (``{name, kind, sizes}``) with the weights in ``arrays['<name>.*']``."""
     with torch.device("meta"):
-        module = ProbeEncoder(int(spec["in"]), int(spec["hidden"]), int(spec["out"]), bool(spec["normalize"]))
-    return _load(module, "enc", arrays, dtype)
+        if spec["kind"] == "encoder":
+            module = ProbeEncoder(int(spec["in"]), int(spec["hidden"]), int(spec["out"]), bool(spec["normalize"]))
+        elif spec["kind"] == "decoder":
+            module = ProbeDecoder(int(spec["in"]), int(spec["hidden"]), tuple(int(s) for s in spec["image"]))
+        else:
+            raise ValueError(f"not a network: {spec['kind']!r}")
+    return _load(module, str(spec["name"]), arrays, dtype)
 
 
-def build_decoder(spec: dict, arrays: dict[str, np.ndarray], dtype: torch.dtype) -> ProbeDecoder:
-    """The decoder described by ``spec`` with the weights in ``arrays['dec.*']``."""
-    with torch.device("meta"):
-        module = ProbeDecoder(int(spec["in"]), int(spec["hidden"]), tuple(int(s) for s in spec["image"]))
-    return _load(module, "dec", arrays, dtype)
-
-
-def linear_layers(spec: dict, kind: str) -> list[tuple[int, int]]:
-    """(in, out) of each Linear layer of the probe network ``kind`` (``enc`` or ``dec``), in state-dict order."""
-    if kind == "enc":
-        return [(int(spec["in"]), int(spec["hidden"])), (int(spec["hidden"]), int(spec["out"]))]
+def linear_layers(spec: dict) -> list[tuple[str, int, int]]:
+    """(layer name, in, out) of each Linear layer of the network of argument ``spec``, in state-dict order."""
+    if spec["kind"] == "encoder":
+        return [("net.1", int(spec["in"]), int(spec["hidden"])), ("net.3", int(spec["hidden"]), int(spec["out"]))]
     pixels = int(np.prod(spec["image"]))
-    return [(int(spec["in"]), int(spec["hidden"])), (int(spec["hidden"]), pixels)]
-
-
-LAYER_NAMES = ("net.1", "net.3")
-DECODER_LAYER_NAMES = ("net.0", "net.2")
+    return [("net.0", int(spec["in"]), int(spec["hidden"])), ("net.2", int(spec["hidden"]), pixels)]

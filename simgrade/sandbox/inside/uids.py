@@ -171,6 +171,11 @@ def _blocking_ancestor(path: str) -> str | None:
     return None
 
 
+def _within(path: str, folder: str) -> bool:
+    """``path`` is ``folder`` or lies inside it."""
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
 def _check(result: int, what: str) -> None:
     if result != 0:
         error = ctypes.get_errno()
@@ -193,7 +198,8 @@ def private_view(reach: list[str], hide: list[str]) -> list[str]:
             covers.setdefault(ancestor, []).append(os.path.realpath(path))
     needed = [os.path.realpath(p) for p in reach]
     hide = [h for h in (os.path.realpath(p) for p in hide if os.path.exists(p))  # never what the runtime needs
-            if not any(n == h or n.startswith(h.rstrip("/") + "/") for n in needed)]
+            if not any(_within(n, h) for n in needed)]
+    hide = sorted({h for h in hide if not any(o != h and _within(h, o) for o in hide)})  # a covered folder's insides go with it
     if not covers and not hide:
         return []
     _check(LIBC.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")

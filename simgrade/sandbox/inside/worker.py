@@ -1,7 +1,7 @@
 """The sandbox side: a zygote that imported torch once and forks one runner per submission.
 
 Runs inside bubblewrap (or, where that is unavailable, as a plain child process). It sees the
-Python runtime, this folder, and nothing of the project: no reference losses, no answer key.
+Python runtime, this folder, and nothing of the project: no reference implementations, no answer key.
 
     zygote   waits on the control socket (SOCK_SEQPACKET): spawn a runner, kill a runner, exit
     runner   forked per submission; in its own user, mount and PID namespaces when the kernel
@@ -336,20 +336,32 @@ class Runner:
         return {"ok": True, "notes": notes, **guard, "found": {name: callable(fn) for name, fn in self.namespace.items()}}
 
     def call(self, message: dict, arrays: dict) -> tuple[dict, dict]:
+        """Call ``message["function"]`` on typed arguments; reply with what it returned (a typed reply).
+
+        ``message["arguments"]`` lists ``{name, kind, ...}`` in call order: ``encoder`` / ``decoder``
+        (a probe network, weights in ``arrays["<name>.*"]``), ``tensor`` (``arrays[name]``), ``scalar``
+        (``value``). Tensors and parameters are watched for in-place changes; the reply's gradients are
+        those of every network parameter, named ``<argument>.<parameter>``.
+        """
         function = self.namespace.get(message["function"])
         if not callable(function):
             return {"status": "missing"}, {}
         dtype = {"float32": torch.float32, "float64": torch.float64}[message["dtype"]]
-        modules = {"enc": probe_models.build_encoder(message["enc"], arrays, dtype)}
-        if "dec" in message:
-            modules["dec"] = probe_models.build_decoder(message["dec"], arrays, dtype)
-        inputs = {name: torch.from_numpy(np.array(arrays[name])).to(dtype) for name in message["inputs"]}
+        modules, inputs, values = {}, {}, {}
+        for spec in message["arguments"]:  # typed arguments: networks, tensors, scalars, by kind
+            name, kind = spec["name"], spec["kind"]
+            if kind in probe_models.MODULE_KINDS:
+                modules[name] = values[name] = probe_models.build_module(spec, arrays, dtype)
+            elif kind == "tensor":
+                inputs[name] = values[name] = torch.from_numpy(np.array(arrays[name])).to(dtype)
+            elif kind == "scalar":
+                values[name] = float(spec["value"])
+            else:
+                raise ValueError(f"unknown argument kind {kind!r}")
         params = {f"{m}.{n}": p for m, mod in modules.items() for n, p in mod.named_parameters()}
         snapshot = {name: _DETACH(_CLONE(t)) for name, t in {**inputs, **params}.items()}
         versions = {name: _VERSION(t) for name, t in {**inputs, **params}.items()}  # bumped by any in-place op
-        args = [modules[name] if name in modules else inputs.get(name) for name in message["arguments"]]
-        if "tau" in message:
-            args = [message["tau"] if name == "tau" else a for name, a in zip(message["arguments"], args)]
+        args = [values[spec["name"]] for spec in message["arguments"]]
         torch.default_generator.manual_seed(0)  # a student's randomness is the same on every run: grades are deterministic
         np.random.seed(0)
         random.seed(0)
@@ -384,8 +396,8 @@ class Runner:
         if _REQUIRES_GRAD(tensor) and _NUMEL(tensor) == 1:
             named = [(f"{m}.{n}", p) for m, mod in modules.items() for n, p in mod.named_parameters()]
             try:
-                loss = _RESHAPE(tensor, ())
-                grads = _RUN_BACKWARD((loss,), (_ONES_LIKE(loss),), False, False, tuple(p for _, p in named), True)
+                scalar = _RESHAPE(tensor, ())
+                grads = _RUN_BACKWARD((scalar,), (_ONES_LIKE(scalar),), False, False, tuple(p for _, p in named), True)
             except BaseException as error:  # noqa: BLE001
                 reply["backward_error"] = _describe(error, self.origins)["error"]
             else:

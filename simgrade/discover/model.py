@@ -1,0 +1,74 @@
+"""The data of discovery: a :class:`FunctionSpec` per graded function in, a :class:`Submission` (its
+:class:`Program` of :class:`Chunk` per function, the private copy of the files, ``answers.toml``) out."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """One function the grader calls, and where the course notebook hides it.
+
+    E.g. ``FunctionSpec("reconstruction_loss", ("model", "x"), "train_model", ("x",))``: a top-level
+    ``def reconstruction_loss(model, x)`` (handout form), else the lines at the FIXME of the training
+    loop in ``train_model`` that read ``x`` and assign ``loss`` (course form).
+    """
+
+    name: str
+    """The function's name."""
+    arguments: tuple[str, ...]
+    """Its positional argument names, in the order the grader passes them."""
+    training: str | None
+    """The course notebook's training function whose FIXME lines assign ``loss`` (None if none: handout form only)."""
+    locals: tuple[str, ...] = ()
+    """The locals of that function the student's lines read (loop variables, bound by the grader as arguments)."""
+
+    def __post_init__(self) -> None:
+        if self.training is not None and not self.locals:
+            raise ValueError(f"{self.name}: a course-form spec names the locals its lines read")
+        if not set(self.locals) <= set(self.arguments):
+            raise ValueError(f"{self.name}: the locals {self.locals} must be among the arguments {self.arguments}")
+
+
+@dataclass
+class Chunk:
+    """One piece of the student's program, executed on its own in the sandbox's module namespace."""
+
+    source: str
+    """Python source, run in order with the other chunks; a chunk that fails is skipped with a note."""
+    label: str
+    """Where it comes from, for notes: e.g. ``import torch.nn.functional as F (hw4.ipynb cell 3, line 4)``."""
+    kind: str
+    """``"import"``, ``"def"``, ``"class"``, ``"assign"`` or ``"wrapper"``."""
+
+
+@dataclass
+class Program:
+    """Everything needed to define one graded function in a fresh namespace."""
+
+    origin: str
+    """Relative posix path of the file the function was taken from."""
+    form: str
+    """``"handout"`` (a top-level definition) or ``"course"`` (lines lifted out of a training loop)."""
+    chunks: list[Chunk]
+    """The chunks to run, in order; the last one defines :attr:`function`."""
+    function: str
+    """The name to call once the chunks have run."""
+    student_source: str
+    """The student's code for this function (the ``def``, or the lines at the FIXME), for feedback."""
+
+
+@dataclass
+class Submission:
+    """What discovery found in a submission folder."""
+
+    programs: dict[str, Program] = field(default_factory=dict)
+    """Function name -> the program that defines it; absent when not found."""
+    files: dict[str, bytes] = field(default_factory=dict)
+    """The private copy for the sandbox: relative posix path -> bytes (regular files only, limits applied)."""
+    answers_toml: bytes | None = None
+    """The bytes of ``answers.toml`` (top of the folder, else the only one anywhere), read once; None if absent or refused."""
+    notes: list[str] = field(default_factory=list)
+    """One-line messages for the student and TA: refused files, skipped cells and statements, what was taken from where."""
+    fingerprints: dict[str, str] = field(default_factory=dict)
+    """Function name -> hash of the normalised AST of the student's code (docstrings, comments, local names ignored)."""
