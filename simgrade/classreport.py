@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import re
 import statistics
 import sys
 import tempfile
@@ -27,7 +26,6 @@ from simgrade.text import untrusted
 
 MAX_MEMBERS_SHOWN = 40
 """Names listed per cluster or mistake before the list is cut."""
-FLAG_NOTE = re.compile(r"time limit|ended the process|ended its own|loading|more bytes of output|NOT ISOLATED", re.I)
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 75em;
@@ -208,13 +206,13 @@ def _mistakes_section(results: dict[str, dict]) -> str:
 def _flagged_section(results: dict[str, dict]) -> str:
     rows = []
     for name, data in results.items():
-        flags = list((data.get("extra_data") or {}).get("flags") or [])
-        output = str(data.get("output", ""))
-        if "NOT ISOLATED" in output:
+        extra = data.get("extra_data") or {}
+        flags = [str(f) for f in extra.get("flags") or []]
+        if extra.get("isolated") is False:
             flags.append("graded without isolation")
         if not flags:
             continue
-        notes = [line.strip() for line in output.splitlines() if FLAG_NOTE.search(line)][:8]
+        notes = [str(e) for e in extra.get("events") or []][:8]
         rows.append(f"<tr><td><b>{_e(name)}</b></td><td>{_e(', '.join(flags))}</td>"
                     f"<td class=num>{_num(data.get('score', 0))} / {_num(data.get('max_score', 0))}</td>"
                     f"<td>{'<br>'.join(_e(n) for n in notes)}</td></tr>")

@@ -28,12 +28,14 @@ SANDBOX_FLAG = "sandbox stopped answering"
 
 def function_specs(questions: Iterable[CodeQuestion]) -> list[FunctionSpec]:
     """What discovery looks for: per code question, its function, arguments and place in the course notebook."""
-    return [FunctionSpec(q.function, q.parameters, q.notebook.training if q.notebook else None,
-                         tuple(q.notebook.locals) if q.notebook else ()) for q in questions]
+    return [FunctionSpec(q.function, q.parameters, q.notebook.training, tuple(q.notebook.locals), q.notebook.assigns,
+                         tuple(q.notebook.bound)) if q.notebook else FunctionSpec(q.function, q.parameters, None)
+            for q in questions]
 
 
 def _program_message(program) -> dict:
-    return {"origin": program.origin, "function": program.function,
+    """The program as the sandbox's load message holds it; ``bound``: the names it binds to its device first."""
+    return {"origin": program.origin, "function": program.function, "bound": list(program.bound),
             "chunks": [{"source": c.source, "label": c.label, "kind": c.kind} for c in program.chunks]}
 
 
@@ -93,8 +95,11 @@ def grade_code(submission: Submission, sandbox: Sandbox, key: Key) -> tuple[list
         extra["mistakes"][question.question] = [m.as_data() for m in mistakes]
         tests += question_tests
     sessions[-1].close()
+    extra["events"] = []  # what the class report shows beside a flag: the runner's own account, as data
     for session in sessions:
         notes += _session_notes(session, extra["flags"])
+        extra["events"] += session.events + ([f"loading failed: {session.load_reply.get('error')}"]
+                                             if (session.load_reply or {}).get("status") == "load_failed" else [])
     extra["flags"] = list(dict.fromkeys(extra["flags"]))
     return tests, notes, extra
 
@@ -114,8 +119,8 @@ def _session_notes(session: Session, flags: list[str]) -> list[str]:
     output = session.output.strip()
     if output:
         notes.append("the submission's code printed:\n" + "\n".join(f"    | {line}" for line in output.splitlines()[:40]))
-        if "more bytes of output not kept" in output:
-            flags.append("output flood")
+    if session.output_dropped:
+        flags.append("output flood")
     return notes
 
 
@@ -132,7 +137,7 @@ def grade(folder: Path, sandbox: Sandbox, key: Key) -> GradeResult:
     start = time.monotonic()
     flags = []
     try:
-        submission = discover(Path(folder), function_specs(key.code))
+        submission = discover(Path(folder), function_specs(key.code), preferred_file=key.handout_file)
     except NotADirectoryError:
         raise
     except Exception as error:  # noqa: BLE001 - a grader bug: graded as an empty submission, flagged
@@ -142,6 +147,6 @@ def grade(folder: Path, sandbox: Sandbox, key: Key) -> GradeResult:
     code_tests, code_notes, extra = grade_code(submission, sandbox, key)
     notes = [sandbox.isolation] + submission.notes + written.notes + code_notes
     extra["flags"] = list(dict.fromkeys(flags + written.flags + extra["flags"]))
-    extra.update({"why": written.why, "fingerprints": submission.fingerprints,
+    extra.update({"isolated": sandbox.isolated, "why": written.why, "fingerprints": submission.fingerprints,
                   "forms": {name: p.form for name, p in submission.programs.items()}})
     return GradeResult(_order(key, written.tests + code_tests), notes, time.monotonic() - start, extra)

@@ -1,8 +1,8 @@
-"""The student starter kit (``python grader.py --handout DIR``): ``similarity.py`` and ``answers.toml``.
+"""The student starter kit (``python grader.py --handout DIR``): the handout module and ``answers.toml``.
 
-``similarity.py`` holds the stub of every code question (its question file's ``stub``: a docstring
-that states the contract and a body that raises ``NotImplementedError("FIXME: ...")``), after the
-imports they need. ``answers.toml`` is generated from the key's items: every
+The handout module (the key's ``[meta] handout_file``) holds the stub of every code question (its
+question file's ``stub``: a docstring that states the contract and a body that raises
+``NotImplementedError("FIXME: ...")``), after the imports they need. ``answers.toml`` is generated from the key's items: every
 field present with a blank value of the right type, its title and form in comments, and a
 commented ``<key>_why`` example. Neither file holds any staff answer; the unedited kit grades to 0.
 """
@@ -12,10 +12,6 @@ from pathlib import Path
 
 from simgrade.key import Key, KeyItem
 from simgrade.written import form_of
-
-MODULE = "similarity.py"
-"""The handout's module (CONTRACT.md): the stubs of every code question."""
-
 
 def _and(words: list[str]) -> str:
     return " and ".join(words) if len(words) <= 2 else ", ".join(words[:-1]) + ", and " + words[-1]
@@ -88,11 +84,11 @@ def answers_template(key: Key) -> str:
 
 def handout_files(key: Key) -> dict[str, str]:
     """File name -> content of the starter kit."""
-    return {MODULE: module_text(key), "answers.toml": answers_template(key)}
+    return {key.handout_file: module_text(key), "answers.toml": answers_template(key)}
 
 
 def write_handout(directory: Path, key: Key, force: bool = False) -> list[Path]:
-    """Write ``similarity.py`` and ``answers.toml`` into ``directory`` (created if needed).
+    """Write the handout module (``key.handout_file``) and ``answers.toml`` into ``directory`` (created if needed).
 
     Refuses (``FileExistsError``, nothing written) when either file exists, unless ``force``.
     Returns the paths written.

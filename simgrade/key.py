@@ -16,6 +16,10 @@ from simgrade.questions import QuestionError, load_questions, natural_key  # noq
 __all__ = ["AnswerKeyError", "CodeQuestion", "Key", "KeyItem", "ManualItem", "QuestionError", "load_key"]
 
 
+DEFAULT_HANDOUT_FILE = "handout.py"
+"""The handout module's file name when the key's ``[meta]`` names none."""
+
+
 class AnswerKeyError(ValueError):
     """An answer key that cannot be used (what is wrong, and what would be right)."""
 
@@ -91,6 +95,9 @@ class Key:
     """Longest expression answer the grader parses."""
     order: tuple[str, ...] = ()
     """``[meta] order``: question ids in the order of the results; the others follow in natural order."""
+    handout_file: str = DEFAULT_HANDOUT_FILE
+    """``[meta] handout_file``: the handout's module, holding the stubs of the code questions; discovery
+    searches files of this name first."""
 
     @property
     def question_ids(self) -> list[str]:
@@ -125,4 +132,9 @@ def load_key(path: Path = KEY_PATH) -> Key:
     if clash:
         raise AnswerKeyError(f"{path}: question ids {clash} are both written items and code questions")
     order = tuple(str(q) for q in meta.get("order", ()))
-    return Key(tuple(items), code, manual, meta.get("max_expression_length", 200), order)
+    handout_file = meta.get("handout_file", DEFAULT_HANDOUT_FILE)
+    if (not isinstance(handout_file, str) or not handout_file.endswith(".py") or "/" in handout_file
+            or "\\" in handout_file or handout_file.startswith(".") or len(handout_file) <= 3):
+        raise AnswerKeyError(f"{path}: [meta] handout_file = {handout_file!r} must be a plain file name ending in .py "
+                             f"(e.g. {DEFAULT_HANDOUT_FILE!r})")
+    return Key(tuple(items), code, manual, meta.get("max_expression_length", 200), order, handout_file)

@@ -181,9 +181,16 @@ class Notebook:
     """Where the course notebook holds the function: the lines a student writes inside a training function."""
 
     training: str
-    """The training function whose FIXME lines compute this loss."""
+    """The training function whose FIXME lines compute the function's value."""
     locals: tuple[str, ...]
     """The loop variables the grader binds (moved to the device just before the student's lines)."""
+    assigns: str
+    """The name the student's lines assign the value to (the wrapper returns it; lines after its last
+    assignment are not graded, and a training loop whose lines assign it is preferred)."""
+    bound: tuple[str, ...] = ()
+    """Names the notebook's code reads that the grader binds itself, to the torch device the inputs are
+    on (the CPU in the sandbox), e.g. the notebook's global that names the GPU: the submission's own
+    assignments to them (module level or in the training function) are never taken."""
 
 
 @dataclass(frozen=True)

@@ -171,6 +171,15 @@ def validate(question: CodeQuestion) -> CodeQuestion:
         missing = [n for n in question.notebook.locals if n not in names]
         if missing:
             fail(f"notebook locals {missing} are not arguments; valid: {', '.join(names)}")
+        assigns = question.notebook.assigns
+        if not isinstance(assigns, str) or not assigns.isidentifier():
+            fail(f"notebook assigns {assigns!r} must be the name (an identifier) the FIXME lines assign")
+        bound = question.notebook.bound
+        if isinstance(bound, str) or not all(isinstance(n, str) and n.isidentifier() for n in bound):
+            fail(f"notebook bound {bound!r} must be a tuple of names (identifiers)")
+        clash = sorted(set(bound) & (set(names) | {assigns}))
+        if clash:
+            fail(f"notebook bound {clash} are arguments or the assigned name; the grader binds them to a device")
     return replace(question, arguments=arguments, points=points, battery=tuple(question.battery),
                    stress=tuple(question.stress), mistakes=tuple(mistakes))
 

@@ -22,7 +22,8 @@ if CHROMIUM is None and Path("/usr/bin/chromium").exists():
 IMG = re.compile(r'<img\b[^>]*\bsrc="data:image/png;base64,([A-Za-z0-9+/=]+)"')
 
 
-def result(question_ids, scores: dict[str, float], mistakes=None, flags=(), fingerprints=None, notes=()) -> dict:
+def result(question_ids, scores: dict[str, float], mistakes=None, flags=(), fingerprints=None, notes=(), events=(),
+           isolated=True) -> dict:
     """A results JSON as the grader writes it: one 2-point test per question, ``scores`` earned.
 
     ``mistakes``: question -> names; each is written as the grader writes it, ``{"name", "fix", "credit"}``
@@ -38,7 +39,8 @@ def result(question_ids, scores: dict[str, float], mistakes=None, flags=(), fing
         tags = [q, "code", *[f"mistake:{m}" for m in names]]
         tests.append(grade_results.TestResult(f"{q}.1", f"{q} test", earned, 2.0, output, tags))
     data = {q: [{"name": m, "fix": f"the fix for {m}", "credit": 0.0} for m in names] for q, names in (mistakes or {}).items()}
-    extra = {"mistakes": data, "flags": list(flags), "why": {}, "fingerprints": fingerprints or {}, "forms": {}}
+    extra = {"mistakes": data, "flags": list(flags), "why": {}, "fingerprints": fingerprints or {}, "forms": {},
+             "events": list(events), "isolated": isolated}
     return grade_results.GradeResult(tests, list(notes), 1.0, extra).to_gradescope()
 
 
@@ -58,10 +60,11 @@ def class_out(tmp_path_factory, key):
         "erin": result(qids, {**full, "7b": 0.0, "8a": 0.0}, {"7b": ["sum instead of mean"], "8a": ["missing temperature"]},
                        fingerprints={"autoencoder_loss": "ffff", "contrastive_loss": "gggg"}),
         "mallory<b onmouseover=alert(1)>": result(qids, {}, flags=["timed out"],
-                                                   notes=["contrastive_loss ran over its 4 s time limit; stopped",
-                                                          "loading: <img src=x onerror=alert(2)>"],
+                                                   events=["contrastive_loss ran over its 4 s time limit; stopped",
+                                                           "loading: <img src=x onerror=alert(2)>"],
+                                                   notes=["NOT ISOLATED in a note is not a flag"],
                                                    fingerprints={"contrastive_loss": "hhhh"}),
-        "oscar": result(qids, {}, flags=["ended its own process", "output flood"]),
+        "oscar": result(qids, {}, flags=["ended its own process", "output flood"], isolated=False),
     }
     for name, data in results.items():
         (out / f"{name}.json").write_text(json.dumps(data))
@@ -140,7 +143,9 @@ def test_flagged_submissions(class_out):
     assert "mallory&lt;b onmouseover=alert(1)&gt;" in flagged and "timed out" in flagged
     assert "loading: &lt;img src=x onerror=alert(2)&gt;" in flagged
     assert "contrastive_loss ran over its 4 s time limit; stopped" in flagged
-    assert "oscar" in flagged and "ended its own process, output flood" in flagged
+    assert "<b>oscar</b></td><td>ended its own process, output flood, graded without isolation<" in flagged
+    # flags come from the result's data: mallory's notes mention NOT ISOLATED, which flags nothing
+    assert "<b>mallory&lt;b onmouseover=alert(1)&gt;</b></td><td>timed out<" in flagged
     for name in ("alice", "bob", "carol", "dave", "erin"):
         assert f"<b>{name}</b>" not in flagged
     assert "<b onmouseover" not in text and "<img src=x" not in text  # student-controlled text is escaped

@@ -25,15 +25,24 @@ from simgrade.discover import (
     Program,
     FunctionSpec,
     Submission,
-    discover,
 )
+from simgrade.discover import discover as _discover
 
 SAMPLES = Path(__file__).resolve().parent / "fixtures" / "samples"  # the five sample submissions
 CORPUS = Path(__file__).resolve().parent / "corpus"
 FUNCTIONS = ("autoencoder_loss", "contrastive_loss")
-AUTOENCODER = FunctionSpec("autoencoder_loss", ("enc", "dec", "batch"), "train_autoencoder", ("batch",))
-CONTRASTIVE = FunctionSpec("contrastive_loss", ("enc", "batch1", "batch2", "tau"), "train_contrastive", ("batch1", "batch2"))
+AUTOENCODER = FunctionSpec("autoencoder_loss", ("enc", "dec", "batch"), "train_autoencoder", ("batch",),
+                           assigns="loss", bound=("device",))
+CONTRASTIVE = FunctionSpec("contrastive_loss", ("enc", "batch1", "batch2", "tau"), "train_contrastive", ("batch1", "batch2"),
+                           assigns="loss", bound=("device",))
 SPECS = (AUTOENCODER, CONTRASTIVE)
+HANDOUT_FILE = "similarity.py"
+"""answers/key.toml's [meta] handout_file: searched first."""
+
+
+def discover(folder, specs, preferred_file=HANDOUT_FILE) -> Submission:
+    """Discovery as the grader runs it for this homework (the handout's module searched first)."""
+    return _discover(folder, specs, preferred_file=preferred_file)
 
 
 # ----------------------------------------------------------------------------------------
@@ -530,6 +539,50 @@ def test_device_assignment_is_never_taken():
     assert "cuda" not in code and "device =" not in code
     assert any("grader binds `device`" in n for n in sub.notes)
     check_correct(sub)  # load() binds device to the CPU, as the sandbox does
+    assert all(p.bound == ("device",) for p in sub.programs.values())  # carried to the sandbox's load message
+
+
+def test_course_conventions_come_from_the_spec(tmp_path):
+    """The training function, the assigned name and the grader-bound names are the spec's, not built in."""
+    write(tmp_path, "course.py", """
+        import torch
+        import torch.nn.functional as F
+        dev = torch.device('cuda:0')
+        device = 'kept: not bound by this spec'
+
+        def fit(enc, dec, data):
+            for x in data:
+                x = x.to(dev)
+                tag = device
+                err = F.mse_loss(dec(enc(x)), x.to(dev))
+                print(tag)
+                err.backward()
+    """)
+    spec = FunctionSpec("recon_error", ("enc", "dec", "x"), "fit", ("x",), assigns="err", bound=("dev",))
+    sub = discover(tmp_path, (spec,))
+    program = sub.programs["recon_error"]
+    assert program.form == "course" and program.bound == ("dev",)
+    wrapper = program.chunks[-1].source.lstrip("\n")
+    assert wrapper.startswith("def recon_error(enc, dec, x):\n    dev = x.device\n")
+    assert wrapper.rstrip().endswith("return err")
+    code = all_source(sub)
+    assert "cuda" not in code  # the wrapper binds dev itself
+    assert "device = 'kept: not bound by this spec'" in code  # `device` is nothing special to discovery
+    assert any("print(tag)" in n and "after err is computed" in n for n in sub.notes)
+    torch.testing.assert_close(load(program)(enc, dec, B1), ref_ae())
+    # handout form: the module-level assignment to a bound name is never taken either
+    write(tmp_path / "handout", "kit.py", """
+        import torch.nn.functional as F
+        dev = torch.device('cuda:0')
+
+        def recon_error(enc, dec, x):
+            return F.mse_loss(dec(enc(x)), x.to(dev))
+    """)
+    sub = discover(tmp_path / "handout", (spec,))
+    assert sub.programs["recon_error"].form == "handout" and sub.programs["recon_error"].bound == ("dev",)
+    assert "cuda" not in all_source(sub) and any("the grader binds `dev`" in n for n in sub.notes)
+    with pytest.raises(ValueError, match="assign"):
+        FunctionSpec("recon_error", ("enc", "dec", "x"), "fit", ("x",))
 
 
 def test_unsafe_assignments_are_skipped_with_notes():
@@ -601,6 +654,10 @@ def test_preference_similarity_then_py_then_ipynb(tmp_path):
     write(tmp_path, "deep/similarity.py", "def autoencoder_loss(enc, dec, batch):\n    return 3\n")
     sub = discover(tmp_path, (AUTOENCODER,))
     assert sub.programs["autoencoder_loss"].origin == "deep/similarity.py"
+    # the preferred name is the caller's (the key's [meta] handout_file), not built in
+    assert discover(tmp_path, (AUTOENCODER,), preferred_file=None).programs["autoencoder_loss"].origin == "z.py"
+    write(tmp_path, "mine.py", "def autoencoder_loss(enc, dec, batch):\n    return 4\n")
+    assert discover(tmp_path, (AUTOENCODER,), preferred_file="mine.py").programs["autoencoder_loss"].origin == "mine.py"
 
 
 def test_wrong_arity_is_noted(tmp_path):

@@ -172,3 +172,16 @@ def test_similarity_holds_only_docstrings_and_fixme():
             for form in (item.answer, *item.accepted):
                 assert len(form) < 3 or form not in source
     assert "cos(theta)" not in source
+
+
+def test_the_handout_module_is_the_keys_meta_handout_file(tmp_path):
+    """The handout's file name is course content (``[meta] handout_file``), read by discovery and the kit alike."""
+    assert KEY.handout_file == "similarity.py"
+    key = tmp_path / "key.toml"
+    text = (PROJECT_ROOT / "answers" / "key.toml").read_text(encoding="utf-8")
+    key.write_text(text.replace('handout_file = "similarity.py"', 'handout_file = "kit.py"'), encoding="utf-8")
+    paths = write_handout(tmp_path / "kit", load_key(key))
+    assert [p.name for p in paths] == ["kit.py", "answers.toml"]
+    key.write_text(text.replace('handout_file = "similarity.py"', 'handout_file = "../kit.py"'), encoding="utf-8")
+    with pytest.raises(ValueError, match="handout_file"):
+        load_key(key)

@@ -200,7 +200,7 @@ def test_a_grader_bug_on_one_question_costs_only_that_question(sandbox, key, mon
 
 
 def test_a_discovery_bug_grades_an_empty_submission_flagged(sandbox, key, monkeypatch):
-    def discover(folder, specs):
+    def discover(folder, specs, **options):
         raise IndexError("discovery bug")
 
     monkeypatch.setattr(simgrade.grade, "discover", discover)

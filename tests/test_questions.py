@@ -206,3 +206,17 @@ def test_a_broken_question_file_is_one_clear_line_from_the_command_line(tmp_path
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "points: unknown property 'gradients'; valid: value, gradient, form, inputs_untouched" in done.stderr
     assert not (tmp_path / "kit").exists()
+
+
+@pytest.mark.parametrize("notebook, message", [
+    ('Notebook("train_clip", ("batch1", "batch2"), assigns="loss", bound=("tau",))', "notebook bound ['tau'] are arguments"),
+    ('Notebook("train_clip", ("batch1", "batch2"), assigns="loss", bound="device")', "must be a tuple of names"),
+    ('Notebook("train_clip", ("batch1", "batch2"), assigns="2loss")', "notebook assigns '2loss'"),
+    ('Notebook("train_clip", ("batch3",), assigns="loss")', "notebook locals ['batch3'] are not arguments"),
+])
+def test_the_notebook_place_is_validated(tmp_path, notebook, message):
+    text = (QUESTION_FILE.replace("CodeQuestion, Encoder,", "CodeQuestion, Encoder, Notebook,", 1)
+            .replace("stub=STUB,", f"stub=STUB, notebook={notebook},", 1))
+    with pytest.raises(QuestionError) as error:
+        load_questions([_question_folder(tmp_path, text)])
+    assert message in str(error.value)

@@ -61,5 +61,5 @@ QUESTION = CodeQuestion(
                 formula=lambda enc, dec, x: F.binary_cross_entropy_with_logits(dec(enc(x)), x)),
     ),
     stub=STUB,
-    notebook=Notebook("train_autoencoder", ("batch",)),
+    notebook=Notebook("train_autoencoder", ("batch",), assigns="loss", bound=("device",)),
 )

@@ -129,5 +129,5 @@ QUESTION = CodeQuestion(
                 symptom=not_finite_on("small_tau")),
     ),
     stub=STUB,
-    notebook=Notebook("train_contrastive", ("batch1", "batch2")),
+    notebook=Notebook("train_contrastive", ("batch1", "batch2"), assigns="loss", bound=("device",)),
 )

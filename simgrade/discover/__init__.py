@@ -8,12 +8,15 @@ and ``nbformat``. Nothing from the submission is imported, executed or evaluated
 (``compile`` is used on the generated wrapper only to check its syntax; it runs nothing).
 
 Two forms are found (CONTRACT.md, "What a submission folder holds"), e.g. for
-``FunctionSpec("reconstruction_loss", ("model", "x"), "train_model", ("x",))``:
+``FunctionSpec("reconstruction_error", ("model", "x"), "train_model", ("x",), "err", ("dev",))``:
 
-* **handout** -- a top-level ``def reconstruction_loss(model, x)`` in any ``.py`` or ``.ipynb``;
+* **handout** -- a top-level ``def reconstruction_error(model, x)`` in any ``.py`` or ``.ipynb``
+  (files named ``discover``'s ``preferred_file``, the handout's module, first);
 * **course** -- the course notebook (or its ``.py`` export): the student's lines sit inside the
   training loop of ``train_model``, after ``x`` is moved to the device and before
-  ``optim.zero_grad()``; they are lifted into a wrapper function.
+  ``optim.zero_grad()``, and assign ``err``; they are lifted into a wrapper function that binds
+  ``dev`` to ``x``'s device and returns ``err``. The grader binds ``dev`` itself: the submission's
+  assignments to it are never taken.
 
 From the chosen file only imports, function and class definitions and the *simple* module-level
 assignments that the chosen code uses (transitively) are taken, each as its own :class:`Chunk`,

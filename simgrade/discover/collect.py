@@ -10,14 +10,17 @@ from simgrade.discover.model import Chunk
 from simgrade.discover.notes import _Notes, _snippet
 from simgrade.discover.parse import (_assign_names, _Binding, _eager_lazy, _line_span, _Module, _pad, _Stmt,
                                      _stmt_source)
-from simgrade.discover.policy import _BUILTIN_NAMES, _not_simple, GRADER_BOUND
+from simgrade.discover.policy import _BUILTIN_NAMES, _not_simple
 
 
 class _Collector:
     """Resolves the module-level names the chosen code reads, transitively, into statements to take."""
 
-    def __init__(self, module: _Module, modules: dict[str, _Module], notes: _Notes, fname: str) -> None:
+    def __init__(self, module: _Module, modules: dict[str, _Module], notes: _Notes, fname: str,
+                 bound: frozenset[str] = frozenset()) -> None:
         self.module = module
+        self.bound = frozenset(bound)
+        """Names the grader binds itself (the spec's ``bound``): never taken from the submission."""
         self.modules = modules
         self.notes = notes
         self.fname = fname
@@ -59,7 +62,7 @@ class _Collector:
         if mark in self.visited:
             return
         self.visited.add(mark)
-        if name in GRADER_BOUND:
+        if name in self.bound:
             for b in module.binds.get(name, []):
                 if b.kind == "assign":
                     first, _ = _line_span(b.stmt.node)
@@ -114,8 +117,9 @@ class _Collector:
             return f"it is {kind}"
         node = b.stmt.node
         names = _assign_names(node) or []
-        if GRADER_BOUND & set(names):
-            return "the grader binds `device`"
+        mine = sorted(self.bound & set(names))
+        if mine:
+            return f"the grader binds {', '.join(f'`{n}`' for n in mine)}"
         return _not_simple(node.value, module)
 
     def _take(self, module: _Module, stmt: _Stmt, kind: str, prefix: tuple, name: str | None = None) -> None:

@@ -12,7 +12,7 @@ from simgrade.discover.model import Chunk, FunctionSpec, Program
 from simgrade.discover.notes import _Notes, _snippet
 from simgrade.discover.parse import (_assign_names, _eager_lazy, _line_span, _Module, _pad, _store_names,
                                      _Unit)
-from simgrade.discover.policy import _BUILTIN_NAMES, _not_simple, GRADER_BOUND
+from simgrade.discover.policy import _BUILTIN_NAMES, _not_simple
 
 
 _STOP_CALLS = frozenset({"backward", "step"})
@@ -86,11 +86,11 @@ def _region_in(block: list[ast.stmt], path: tuple, stop: int, spec: FunctionSpec
         if _stores(block[i], set(spec.locals)):
             start = i + 1
     kept = [i for i in range(start, stop) if not _is_zero_grad_only(block[i])]
-    last_loss = max((k for k, i in enumerate(kept) if _stores(block[i], {"loss"})), default=None)
+    last_assign = max((k for k, i in enumerate(kept) if _stores(block[i], {spec.assigns})), default=None)
     dropped = []
-    if last_loss is not None:
-        dropped = [block[i] for i in kept[last_loss + 1:]]
-        kept = kept[: last_loss + 1]
+    if last_assign is not None:
+        dropped = [block[i] for i in kept[last_assign + 1:]]
+        kept = kept[: last_assign + 1]
     contiguous = all(b == a + 1 for a, b in zip(kept, kept[1:]))
     return _Region(block, path, start, stop, [block[i] for i in kept], contiguous, dropped)
 
@@ -99,7 +99,7 @@ def _find_region(fn: ast.FunctionDef, spec: FunctionSpec) -> _Region | None:
     """The student's lines in the training loop of ``fn``; None when there is no such loop.
 
     Candidates are the statement lists inside a loop that hold a ``.backward()``/``.step()`` call
-    (else a ``.zero_grad()``); the innermost loop wins, then a region that assigns ``loss``.
+    (else a ``.zero_grad()``); the innermost loop wins, then a region that assigns ``spec.assigns``.
     """
     best = None
     for order, (block, path) in enumerate(_blocks(fn.body)):
@@ -115,7 +115,7 @@ def _find_region(fn: ast.FunctionDef, spec: FunctionSpec) -> _Region | None:
             if stop is None:
                 continue
         region = _region_in(block, path, stop, spec)
-        assigns = any(_stores(s, {"loss"}) for s in region.stmts)
+        assigns = any(_stores(s, {spec.assigns}) for s in region.stmts)
         score = (loops, assigns, bool(region.stmts), strength, -len(path), -order)
         if best is None or score > best[0]:
             best = (score, region)
@@ -174,7 +174,8 @@ def _loose_jump(stmts: list[ast.stmt]) -> str | None:
 
 def _course_program(module: _Module, spec: FunctionSpec, modules: dict[str, _Module],
                     notes: _Notes) -> tuple[Program, str, int, ast.AST | None] | None:
-    """(program, where, quality: 0 usable / 1 no loss / 2 empty, fingerprint node); None without a training loop."""
+    """(program, where, quality: 0 usable / 1 never assigns ``spec.assigns`` / 2 empty, fingerprint node); None
+    without a training loop."""
     fname = spec.name
     binding = next((b for b in reversed(module.binds.get(spec.training, [])) if b.kind == "def"), None)
     if binding is None:
@@ -199,7 +200,7 @@ def _course_program(module: _Module, spec: FunctionSpec, modules: dict[str, _Mod
                           fname, "")
         return program, f"{where} (empty: nothing between the batches and optim.zero_grad())", 2, None
     for s in region.dropped:
-        notes.add(f"{fname}: `{_snippet(ast.unparse(s))}` ({module.where(unit, s.lineno)}) comes after loss is "
+        notes.add(f"{fname}: `{_snippet(ast.unparse(s))}` ({module.where(unit, s.lineno)}) comes after {spec.assigns} is "
                   f"computed; not graded")
     text, prefix = _region_text(unit, region)
     l1, l2 = _line_span(region.stmts[0])[0], region.stmts[-1].end_lineno
@@ -208,11 +209,11 @@ def _course_program(module: _Module, spec: FunctionSpec, modules: dict[str, _Mod
     fp_node = ast.FunctionDef(name="f", args=_make_args(spec.arguments), body=list(region.stmts), decorator_list=[],
                               returns=None, type_comment=None)
     label = f"student lines {where} (inside {spec.training}), as {fname}({params})"
-    if not any(_stores(s, {"loss"}) for s in region.stmts):
+    if not any(_stores(s, {spec.assigns}) for s in region.stmts):
         program = Program(module.path, "course",
-                          [Chunk(stub("the lines at the FIXME never assign loss"), label, "wrapper")],
+                          [Chunk(stub(f"the lines at the FIXME never assign {spec.assigns}"), label, "wrapper")],
                           fname, student_source)
-        return program, f"{where} (they never assign loss)", 1, fp_node
+        return program, f"{where} (they never assign {spec.assigns})", 1, fp_node
     jump = _loose_jump(region.stmts)
     if jump:
         message = f"the lines at the FIXME use {jump}, which only works inside the training loop"
@@ -225,10 +226,10 @@ def _course_program(module: _Module, spec: FunctionSpec, modules: dict[str, _Mod
     taken_locals: list[ast.stmt] = []
     free: set[str] = set()
     wrapper = ""
+    bind = "".join(f"{prefix}{name} = {spec.locals[0]}.device\n" for name in spec.bound)
     for _ in range(100):
         local_src = "".join(textwrap.indent(ast.unparse(s), prefix, lambda _: True) + "\n" for s in taken_locals)
-        wrapper = (header + f"{prefix}device = {spec.locals[0]}.device\n" + local_src + text
-                   + f"\n{prefix}return loss\n")
+        wrapper = (header + bind + local_src + text + f"\n{prefix}return {spec.assigns}\n")
         try:
             eager, lazy = _eager_lazy(wrapper)
         except (SyntaxError, RecursionError, MemoryError, ValueError) as exc:
@@ -257,10 +258,10 @@ def _course_program(module: _Module, spec: FunctionSpec, modules: dict[str, _Mod
                           f"that the grader does not provide")
         else:
             module_names.add(name)
-    collector = _Collector(module, modules, notes, fname)
+    collector = _Collector(module, modules, notes, fname, frozenset(spec.bound))
     collector.need(module_names, module, None)
     chunks = collector.chunks()
-    chunks.append(Chunk(_pad(wrapper, l1, 2 + len(taken_locals)), label, "wrapper"))
+    chunks.append(Chunk(_pad(wrapper, l1, 1 + len(spec.bound) + len(taken_locals)), label, "wrapper"))
     _note_unresolved(collector, fname, notes)
     program = Program(module.path, "course", chunks, fname, student_source)
     return program, where, 0, fp_node
@@ -288,7 +289,7 @@ def _store_names_in_function(fn: ast.FunctionDef) -> set[str]:
 
 def _local_candidates(fn: ast.FunctionDef, region: _Region, spec: FunctionSpec, module: _Module) -> dict[str, ast.stmt]:
     """Simple assignments and helper functions of the training function that run before the student's lines."""
-    blocked = set(spec.arguments) | GRADER_BOUND | set(spec.locals)
+    blocked = set(spec.arguments) | set(spec.bound) | set(spec.locals)
     local_names = frozenset(_store_names_in_function(fn))
     order: list[ast.stmt] = []
     for block, i in region.path:

@@ -18,15 +18,18 @@ from simgrade.discover.parse import _build_module, _Module, _normalise_newlines,
 from simgrade.discover.policy import _WELL_KNOWN
 
 
-def _code_rank(path: str) -> tuple:
+def _code_rank(path: str, preferred_file: str | None = None) -> tuple:
+    """Search order: files named ``preferred_file`` (the handout's module), then other ``.py``, then ``.ipynb``."""
     name = path.rsplit("/", 1)[-1]
-    rank = 0 if name == "similarity.py" else 1 if name.lower().endswith(".py") else 2
+    rank = 0 if preferred_file is not None and name == preferred_file else 1 if name.lower().endswith(".py") else 2
     return (rank, path.count("/"), path)
 
 
-def discover(folder: Path | str, specs: Sequence[FunctionSpec]) -> Submission:
+def discover(folder: Path | str, specs: Sequence[FunctionSpec], preferred_file: str | None = None) -> Submission:
     """Find the function of each of ``specs`` in the submission ``folder`` by parsing only; never runs submission code.
 
+    ``preferred_file`` is the handout module's file name (the key's ``[meta] handout_file``): files of
+    that name are searched first (the shallowest first), then the other ``.py`` files, then notebooks.
     Raises ``NotADirectoryError`` when ``folder`` is not a directory (the CLI reports it as a
     usage error); every problem inside the folder becomes a note instead.
     """
@@ -58,7 +61,7 @@ def discover(folder: Path | str, specs: Sequence[FunctionSpec]) -> Submission:
     if checkpoints:
         notes.add(f"not searched for code (autosave copies or archive debris): {', '.join(checkpoints[:5])}"
                   f"{' …' if len(checkpoints) > 5 else ''}")
-    code_paths.sort(key=_code_rank)
+    code_paths.sort(key=lambda path: _code_rank(path, preferred_file))
     local_names = {p.rsplit("/", 1)[-1][:-3] for p in code_paths if p.endswith(".py")}
     local_names |= {p.split("/")[-2] for p in code_paths if p.endswith("/__init__.py")}
     local_names -= set(sys.stdlib_module_names) | _WELL_KNOWN
@@ -94,19 +97,21 @@ def discover(folder: Path | str, specs: Sequence[FunctionSpec]) -> Submission:
     for spec in specs:
         fname = spec.name
         try:
-            found = _find_function(spec, modules, notes)
+            found = _find_function(spec, modules, notes, preferred_file)
         except (RecursionError, MemoryError) as exc:
             notes.add(f"{fname}: the code is too complex to analyse ({type(exc).__name__}); not graded")
             found = None
         if found is not None:
             program, fp = found
+            program.bound = tuple(spec.bound)
             programs[fname] = program
             fingerprints[fname] = fp
     return Submission(programs=programs, files=files, answers_toml=answers, notes=notes.done(),
                       fingerprints=fingerprints)
 
 
-def _find_function(spec: FunctionSpec, modules: dict[str, _Module], notes: _Notes) -> tuple[Program, str] | None:
+def _find_function(spec: FunctionSpec, modules: dict[str, _Module], notes: _Notes,
+                   preferred_file: str | None = None) -> tuple[Program, str] | None:
     fname = spec.name
     # 1. handout form, in preference order
     defining = [(m, b) for m in modules.values() if (b := _handout_binding(m, fname)) is not None]
@@ -126,7 +131,7 @@ def _find_function(spec: FunctionSpec, modules: dict[str, _Module], notes: _Note
         for module in modules.values():
             got = _course_program(module, spec, modules, _Notes())
             if got is not None:
-                candidates.append((got[2], _code_rank(module.path), module))
+                candidates.append((got[2], _code_rank(module.path, preferred_file), module))
         if candidates:
             candidates.sort(key=lambda c: (c[0], c[1]))
             module = candidates[0][2]

@@ -38,7 +38,7 @@ def _handout_program(module: _Module, binding: _Binding, spec: FunctionSpec, mod
     fname = spec.name
     stmt = binding.stmt
     node = stmt.node
-    collector = _Collector(module, modules, notes, fname)
+    collector = _Collector(module, modules, notes, fname, frozenset(spec.bound))
     source = _stmt_source(stmt)
     try:
         eager, lazy = _eager_lazy(source)

@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 class FunctionSpec:
     """One function the grader calls, and where the course notebook hides it.
 
-    E.g. ``FunctionSpec("reconstruction_loss", ("model", "x"), "train_model", ("x",))``: a top-level
-    ``def reconstruction_loss(model, x)`` (handout form), else the lines at the FIXME of the training
-    loop in ``train_model`` that read ``x`` and assign ``loss`` (course form).
+    E.g. ``FunctionSpec("reconstruction_error", ("model", "x"), "train_model", ("x",), "err", ("dev",))``:
+    a top-level ``def reconstruction_error(model, x)`` (handout form), else the lines at the FIXME of the
+    training loop in ``train_model`` that read ``x`` and assign ``err`` (course form); ``dev`` is bound
+    by the grader, never taken from the submission.
     """
 
     name: str
@@ -19,13 +20,20 @@ class FunctionSpec:
     arguments: tuple[str, ...]
     """Its positional argument names, in the order the grader passes them."""
     training: str | None
-    """The course notebook's training function whose FIXME lines assign ``loss`` (None if none: handout form only)."""
+    """The course notebook's training function whose FIXME lines assign :attr:`assigns` (None if none: handout form only)."""
     locals: tuple[str, ...] = ()
     """The locals of that function the student's lines read (loop variables, bound by the grader as arguments)."""
+    assigns: str | None = None
+    """The name the lines at the FIXME assign the value to (the wrapper returns it); required with ``training``."""
+    bound: tuple[str, ...] = ()
+    """Names the grader binds itself, to the torch device of the inputs (the wrapper: that of ``locals[0]``;
+    the sandbox: the CPU): the submission's assignments to them are never taken, in either form."""
 
     def __post_init__(self) -> None:
         if self.training is not None and not self.locals:
             raise ValueError(f"{self.name}: a course-form spec names the locals its lines read")
+        if self.training is not None and not self.assigns:
+            raise ValueError(f"{self.name}: a course-form spec names the variable its lines assign")
         if not set(self.locals) <= set(self.arguments):
             raise ValueError(f"{self.name}: the locals {self.locals} must be among the arguments {self.arguments}")
 
@@ -56,6 +64,8 @@ class Program:
     """The name to call once the chunks have run."""
     student_source: str
     """The student's code for this function (the ``def``, or the lines at the FIXME), for feedback."""
+    bound: tuple[str, ...] = ()
+    """Names the sandbox binds in the function's namespace before the chunks run (its spec's ``bound``)."""
 
 
 @dataclass

@@ -3,7 +3,7 @@
 Imports (also inside a top-level ``try``/``if``/``with``, and ``try: import x`` / ``except ImportError``
 guards), definitions, and module-level assignments whose right-hand side is simple: constants,
 arithmetic, lambdas and calls of imported libraries, never loading, opening, subprocesses or training.
-Names the grader binds itself are never taken from the submission.
+Names the grader binds itself (a spec's ``bound``) are never taken from the submission.
 """
 from __future__ import annotations
 
@@ -13,10 +13,6 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from simgrade.discover.parse import _Module
-
-
-GRADER_BOUND = frozenset({"device"})
-"""Module-level names the grader binds itself: the submission's assignments to them are never taken."""
 
 
 _BUILTIN_NAMES = frozenset(dir(builtins)) | {"__name__", "__file__", "__doc__", "__builtins__", "__spec__"}

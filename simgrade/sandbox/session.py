@@ -65,6 +65,7 @@ class Session:
         self.events: list[str] = []
         self.kept_bytes = 0
         self._outputs: list[str] = []
+        self._dropped = 0
 
     def _start(self) -> dict:
         self.pid, self.data, self.drain = self.sandbox.spawn()
@@ -110,6 +111,7 @@ class Session:
         if self.drain is not None:
             self.drain.join(timeout=2)
             self._outputs.append(self.drain.text)
+            self._dropped += self.drain.dropped
         self.pid = self.data = self.drain = None
 
     def _blocked(self, function: str) -> dict | None:
@@ -180,6 +182,11 @@ class Session:
         """What the student's code printed (truncated)."""
         live = [self.drain.text] if self.drain is not None else []
         return "".join(self._outputs + live)
+
+    @property
+    def output_dropped(self) -> int:
+        """Bytes the student's code printed past what was kept."""
+        return self._dropped + (self.drain.dropped if self.drain is not None else 0)
 
     def close(self) -> None:
         """Hang up; the runner exits (or is killed)."""
