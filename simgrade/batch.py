@@ -144,7 +144,7 @@ def _worker(conn, limits: Limits, isolation: str, out_dir: str, protect: list[st
             conn.send(("start", name))
             start = time.monotonic()
             try:
-                result = grade(Path(folder), sandbox, key)  # restarts the sandbox itself if it stops answering
+                result = grade(Path(folder), sandbox, key).with_visibility(key.visibility_of)  # restarts a stopped sandbox
                 data = result.to_gradescope()
                 write_json_atomic(result_path(Path(out_dir), name), data)
             except Exception as error:  # noqa: BLE001 - a grader bug: reported, the batch goes on

@@ -225,6 +225,25 @@ def _flagged_section(results: dict[str, dict]) -> str:
             + "".join(rows) + "</table>")
 
 
+def _reasons_section(results: dict[str, dict]) -> str:
+    """The students' ``<key>_why`` texts, grouped by written item: what a TA reads beside the answers."""
+    by_field: dict[str, list[tuple[str, str]]] = {}
+    for name, data in results.items():
+        for key, text in ((data.get("extra_data") or {}).get("why") or {}).items():
+            if str(text).strip():
+                by_field.setdefault(str(key).removesuffix("_why"), []).append((name, str(text)))
+    head = ("<h2 id=reasons>Written reasons</h2>"
+            "<p class=muted>The <code>_why</code> companions of the written answers (and the reasons given after a "
+            "yes/no verdict), not scored: for the TA.</p>")
+    if not by_field:
+        return head + "<p class=muted>No submission gave a reason.</p>"
+    blocks = []
+    for field in sorted(by_field):
+        items = "".join(f"<li><b>{_e(name)}</b>: {_e(text)}</li>" for name, text in sorted(by_field[field]))
+        blocks.append(f"<details><summary>{_e(field)} ({len(by_field[field])})</summary><ul>{items}</ul></details>")
+    return head + "".join(blocks)
+
+
 def handout_fingerprints() -> dict[str, str]:
     """Fingerprints of the unchanged handout stubs (best effort: empty if the handout cannot be built)."""
     try:
@@ -304,10 +323,10 @@ def build_report(results: dict[str, dict], question_ids: list[str], missing: lis
                         + ", ".join(_e(m) for m in missing[:MAX_MEMBERS_SHOWN]) + "</p>")
     body = (f"<h1>Class report{(': ' + _e(title)) if title else ''}</h1><p>{_e(summary)}</p>{missing_html}"
             "<p><a href='#scores'>scores</a> · <a href='#mistakes'>mistakes</a> · <a href='#flagged'>flagged</a> · "
-            "<a href='#clusters'>identical code</a></p>")
+            "<a href='#clusters'>identical code</a> · <a href='#reasons'>written reasons</a></p>")
     if results:
         body += _scores_section(results, question_ids) + _mistakes_section(results) + _flagged_section(results)
-        body += _clusters_section(results)
+        body += _clusters_section(results) + _reasons_section(results)
     else:
         body += "<p class=muted>Nothing graded yet.</p>"
     return ("<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"

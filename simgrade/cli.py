@@ -9,6 +9,7 @@ import argparse
 import io
 import os
 import sys
+import time
 from pathlib import Path
 
 from simgrade.results import write_json_atomic
@@ -23,6 +24,9 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="grader.py", description="Grade the similarity-learning homework (see CONTRACT.md).")
     parser.add_argument("submission", nargs="?", type=Path, help="a submission folder to grade")
+    parser.add_argument("--check", type=Path, metavar="SUBMISSION_DIR",
+                        help="before handing in: how the answers were read and whether the functions run; no grading")
+    parser.add_argument("--verbose", action="store_true", help="the report lists every passing test too")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write Gradescope results.json to FILE")
     parser.add_argument("--batch", type=Path, metavar="SUBMISSIONS_DIR", help="grade every sub-folder")
     parser.add_argument("--out", type=Path, metavar="OUT_DIR", help="where --batch writes its results")
@@ -59,7 +63,35 @@ def limits_from(args):
     return Limits(call_seconds=args.time_limit, load_seconds=args.time_limit)
 
 
-def grade_one(args) -> int:
+def _safe_stdout() -> None:
+    if isinstance(sys.stdout, io.TextIOWrapper):  # a terminal that cannot show a student's characters
+        sys.stdout.reconfigure(errors="backslashreplace")
+
+
+def check_one(args) -> int:
+    """``--check``: how the submission is read and whether its functions run; exit 0 (2 for a usage error)."""
+    from simgrade.sandbox import Sandbox
+
+    sandbox = Sandbox(limits_from(args), isolate=args.isolation).start()
+    try:
+        from simgrade.check import check
+        from simgrade.text import untrusted
+
+        key = load_key_or_exit()
+        try:
+            report = check(args.check, sandbox, key)
+        except Exception as error:  # noqa: BLE001 - a grader bug (check() never raises for a submission's doing)
+            why = untrusted(f"{type(error).__name__}: {error}", 300, multiline=False)
+            sys.stderr.write(f"grader.py: error: the check failed, a bug of the grader: {why}\n")
+            return 1
+    finally:
+        sandbox.close()
+    _safe_stdout()
+    print(report.text())
+    return 0
+
+
+def grade_one(args, started: float | None = None) -> int:
     """Grade one folder: the report on stdout, results.json; exit 0, or 1 when the grader itself failed."""
     from simgrade.sandbox import Sandbox
 
@@ -77,30 +109,38 @@ def grade_one(args) -> int:
             why = untrusted(f"{type(error).__name__}: {error}", 300, multiline=False)
             if args.json:  # so that Gradescope shows the student something
                 write_json_atomic(args.json, failed_result(key, f"The grader failed on this submission ({why}); "
-                                                                "the course staff will look at it.").to_gradescope())
+                                                                "the course staff will look at it.")
+                                  .with_visibility(key.visibility_of).to_gradescope())
             sys.stderr.write(f"grader.py: error: grading failed, a bug of the grader: {why}"
                              + (f"; wrote a zero {args.json}\n" if args.json else "\n"))
             return 1
     finally:
         sandbox.close()
+    result = result.with_visibility(key.visibility_of)
+    if started is not None:  # the real wall time: starting the sandbox and the imports included
+        result.execution_time = time.monotonic() - started
     if args.json:
         write_json_atomic(args.json, result.to_gradescope())
-    if isinstance(sys.stdout, io.TextIOWrapper):  # a terminal that cannot show a student's characters
-        sys.stdout.reconfigure(errors="backslashreplace")
-    print(format_report(result, str(args.submission)))
+    _safe_stdout()
+    print(format_report(result, str(args.submission), verbose=args.verbose))
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
+    started = time.monotonic()
     args = _parser().parse_args(argv)
-    modes = [m for m in ("submission", "batch", "handout", "gradescope_bundle") if getattr(args, m) is not None]
+    modes = [m for m in ("submission", "check", "batch", "handout", "gradescope_bundle") if getattr(args, m) is not None]
     modes += ["verify"] if args.verify else []
     if len(modes) != 1:
-        _parser().error("give exactly one of SUBMISSION_DIR, --batch, --handout, --gradescope-bundle, --verify")
+        _parser().error("give exactly one of SUBMISSION_DIR, --check, --batch, --handout, --gradescope-bundle, --verify")
+    if args.check is not None:
+        if not args.check.is_dir():
+            _parser().error(f"submission folder {str(args.check)!r} does not exist or is not a folder")
+        return check_one(args)
     if args.submission is not None:
         if not args.submission.is_dir():
             _parser().error(f"submission folder {str(args.submission)!r} does not exist or is not a folder")
-        return grade_one(args)
+        return grade_one(args, started)
     if args.batch is not None:
         if not args.batch.is_dir():
             _parser().error(f"submissions folder {str(args.batch)!r} does not exist or is not a folder")

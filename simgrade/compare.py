@@ -17,8 +17,9 @@ show it with both values. Only what the properties read is kept of a reply (see 
 """
 from __future__ import annotations
 
+import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -136,6 +137,8 @@ class Comparison:
     """The smallest input found on which the value differs, with both values."""
     message: str = ""
     """Why nothing could be graded, when status is not ``graded``."""
+    note: str = ""
+    """What the grading adapted to (float64 inputs graded in float32 after a dtype mismatch); also in the value's detail."""
 
 
 def reference_result(probe: Probe) -> tuple[float, dict[str, np.ndarray]]:
@@ -180,6 +183,51 @@ def observe_many(session: Session, cases: list[Case]) -> list[Observation]:
 def observe(session: Session, case: Case) -> Observation:
     """Call the student's function on one case."""
     return observe_many(session, [case])[0]
+
+
+_DTYPE_ERROR = re.compile(r"dtype|scalar type", re.IGNORECASE)
+
+
+def _dtype_mismatch(obs: Observation) -> bool:
+    """A float64 call that raised a dtype mismatch: code that casts to the course's float32 (``.float()``)."""
+    if obs.case.dtype != "float64" or obs.reply.get("status") != "error":
+        return False
+    if obs.reply.get("error_type") not in ("RuntimeError", "TypeError", "ValueError"):
+        return False
+    error = str(obs.reply.get("error", ""))
+    return bool(_DTYPE_ERROR.search(error))
+
+
+def in_float32(session: Session, observations: list[Observation]) -> tuple[list[Observation], int]:
+    """Each float64 call that failed only by a dtype mismatch, made again on the same input in float32 (and then
+    judged with float32 tolerance); the observations and how many were made again."""
+    again = [i for i, o in enumerate(observations) if _dtype_mismatch(o)]
+    if not again:
+        return observations, 0
+    redone = observe_many(session, [replace(observations[i].case, dtype="float32") for i in again])
+    out = list(observations)
+    for i, obs in zip(again, redone):
+        out[i] = obs
+    return out, len(again)
+
+
+FLOAT32_NOTE = ("{n} float64 input{s} raised a dtype mismatch (a cast to float32 such as `.float()`, harmless "
+                "where everything is float32): graded on the same input{s} in float32, with float32 tolerance")
+
+
+_LIBRARY_NOT_IMPLEMENTED = re.compile(r"not implemented for '|Could not run '|not currently implemented for|"
+                                      r"is not implemented for|not implemented on|derivative for .* is not implemented")
+"""torch's own NotImplementedError messages (a kernel missing for a dtype or a device): a bug in the call, not a stub."""
+
+
+def _stub_raised(reply: dict) -> bool:
+    """A NotImplementedError that the submission raised itself (an unfinished stub), not one from inside torch
+    (``"log_softmax_lastdim_kernel_impl" not implemented for 'Long'`` from swapped arguments), which is graded
+    like any other error. The runner says which when its reply keeps ``raised_by_submission``; else torch's
+    messages tell."""
+    if isinstance(reply.get("raised_by_submission"), bool):
+        return reply["raised_by_submission"]
+    return not _LIBRARY_NOT_IMPLEMENTED.search(str(reply.get("error", "")))
 
 
 def _failure_reason(obs: Observation) -> str:
@@ -319,7 +367,7 @@ def _search_counterexample(session: Session, function: str, seed: int = 0,
         if case not in seen:
             if len(seen) >= budget_calls or time.monotonic() > deadline or session.timed_out or session.crashes:
                 return False
-            seen[case] = observe(session, case)
+            seen[case] = in_float32(session, [observe(session, case)])[0][0]
         return not seen[case].value_matches()
 
     options = settings(derandomize=True, database=None, deadline=None, max_examples=60,
@@ -364,9 +412,11 @@ def compare(session: Session, function: str, seed: int = 0) -> Comparison:
     if status == "timeout":
         return Comparison(function, "timeout", [first], message=f"{function} ran over its time limit on the first input "
                           f"({first.case.describe()}) and was stopped")
-    if status == "error" and first.reply.get("error_type") == "NotImplementedError":
+    if status == "error" and first.reply.get("error_type") == "NotImplementedError" and _stub_raised(first.reply):
         return Comparison(function, "not_implemented", [first], message=f"{function} is not implemented yet: {first.reply.get('error')}")
     rest = observe_many(session, battery[1:] + stress_cases(function, seed))
+    every, recast = in_float32(session, [first] + rest)
+    first, rest = every[0], every[1:]
     observations = [first] + [o for o in rest if not o.case.check]
     stressed = [o for o in rest if o.case.check]
     result = Comparison(function, "graded", observations + stressed)
@@ -384,6 +434,10 @@ def compare(session: Session, function: str, seed: int = 0) -> Comparison:
         found = _search_counterexample(session, function, seed)
         if found is not None:
             result.counterexample = describe_counterexample(found)
+    if recast:
+        result.note = FLOAT32_NOTE.format(n=recast, s="s" if recast > 1 else "")
+        value = result.properties["value"]
+        value.detail += f" ({result.note})"
     if session.timed_out:
         result.status = "timeout"
     return result

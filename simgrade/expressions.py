@@ -62,8 +62,10 @@ SAMPLE_POINTS = 8
 """Points of the numeric check."""
 MIN_CONCLUSIVE_POINTS = 4
 """Finite points needed for the numeric check to decide."""
-RTOL = 1e-9
-"""Relative tolerance of the numeric check."""
+RTOL = 1e-30
+"""Relative tolerance of the numeric check. Values are computed in 50 digits with every decimal
+literal read as an exact fraction (``0.1`` is 1/10), so equivalent forms agree to ~1e-45 and a
+perturbation (``cos(theta + 0.0000000001)``) is a difference, not a rounding error."""
 
 _SEED = 20240917
 _OPERATORS = {"+", "-", "*", "/", "**", "^", "(", ")", ","}
@@ -145,6 +147,105 @@ def _split_number_name(m: re.Match) -> str:
     return number + " "
 
 
+def _exact_decimal(literal: str) -> str:
+    """``0.25`` -> ``(25/100)``: a decimal literal as an exact fraction of integers."""
+    whole, _, frac = literal.partition(".")
+    if not frac.strip("0"):
+        return str(int(whole or "0"))
+    return f"({int((whole or '0') + frac)}/{10 ** len(frac)})"
+
+
+# ----------------------------------------------------------------------------- spellings a TA reads
+# LaTeX, a leading "C =", a trailing period, chained equalities and vector inner products are
+# rewritten at the text level into the plain syntax above; the result still goes through the
+# whitelisting tokenizer, so nothing here widens what can be evaluated.
+
+_LATEX_NAMES = ("vartheta", "theta", "pi", "cos", "sin", "tan", "exp", "log", "ln", "sqrt")
+_LATEX_GROUP_LIMIT = 50
+
+
+def _brace_group(s: str, i: int) -> tuple[str, int] | None:
+    """The text of the ``{...}`` group starting at ``s[i]`` (spaces skipped) and the index after it."""
+    while i < len(s) and s[i] == " ":
+        i += 1
+    if i >= len(s) or s[i] != "{":
+        return None
+    depth = 0
+    for j in range(i, len(s)):
+        if s[j] == "{":
+            depth += 1
+        elif s[j] == "}":
+            depth -= 1
+            if depth == 0:
+                return s[i + 1:j], j + 1
+    return None
+
+
+def _delatex(text: str) -> str:
+    """LaTeX math spelled as plain syntax: ``\\frac{a}{b}`` -> ``((a)/(b))``, ``\\sqrt{x}`` -> ``sqrt(x)``,
+    ``\\cos``/``\\theta``/``\\pi`` -> names, ``\\left(``/``\\right)`` -> brackets, ``\\cdot``/``\\times`` -> ``*``,
+    ``\\langle u, v\\rangle`` -> ``<u, v>``, braces -> parentheses, ``$`` and spacing commands dropped.
+    An unknown command keeps its backslash, which the tokenizer refuses."""
+    if "\\" not in text and "{" not in text and "$" not in text:
+        return text
+    s = text.replace("$", " ")
+    s = re.sub(r"\\(?:left|right|bigl|bigr|Bigl|Bigr|big|Big|bigg|Bigg)\s*(\\[{}|]|[()\[\]|.])",
+               lambda m: "" if m.group(1) == "." else m.group(1).lstrip("\\"), s)
+    s = re.sub(r"\\[,;:! ]|\\quad\b|\\qquad\b", " ", s)
+    s = re.sub(r"\\(?:cdot|times|ast)(?![A-Za-z])", "*", s)
+    s = re.sub(r"\\div(?![A-Za-z])", "/", s)
+    s = re.sub(r"\\langle(?![A-Za-z])", "<", s)
+    s = re.sub(r"\\rangle(?![A-Za-z])", ">", s)
+    s = re.sub(r"\\(?:mathrm|operatorname|mathit|text)\s*\{([A-Za-z ]*)\}", r" \1 ", s)
+    for _ in range(_LATEX_GROUP_LIMIT):
+        m = re.search(r"\\[dt]?frac(?![A-Za-z])", s)
+        if not m:
+            break
+        num = _brace_group(s, m.end())
+        den = _brace_group(s, num[1]) if num else None
+        if not den:
+            break  # malformed: the backslash stays and is refused
+        s = s[:m.start()] + f"(({num[0]})/({den[0]}))" + s[den[1]:]
+    s = re.sub(r"\\(" + "|".join(_LATEX_NAMES) + r")(?![A-Za-z])", r" \1 ", s)
+    s = re.sub(r"\^\s*\{\s*([A-Za-z0-9.]+)\s*\}", r"^\1", s)  # ^{2} -> ^2, ^{T} -> ^T
+    return s.replace("{", "(").replace("}", ")")
+
+
+_TRANSPOSE = r"(?:\s*\^\s*\(?\s*(?:T|t|\\top|\\intercal|\\mathsf\(T\))\s*\)?|\s*')"
+
+
+def _inner_products(text: str, products: dict[str, str]) -> str:
+    """``u^T v``, ``u'v``, ``u·v``, ``u.v``, ``<u, v>``, ``dot(u, v)`` (either order) -> ``(replacement)``,
+    for every ``"u.v" = "replacement"`` of the key's ``substitute``."""
+    for pair, replacement in products.items():
+        a, b = (p.strip() for p in pair.split(".", 1))
+        for x, y in ((a, b), (b, a)):
+            x, y = re.escape(x), re.escape(y)
+            for pattern in (rf"(?<![A-Za-z_]){x}{_TRANSPOSE}\s*\*?\s*{y}(?![A-Za-z0-9_(])",
+                            rf"(?<![A-Za-z_]){x}\s*[*.]\s*{y}(?![A-Za-z0-9_(])",
+                            rf"[<⟨]\s*{x}\s*,\s*{y}\s*[>⟩]",
+                            rf"(?<![A-Za-z_])dot\s*\(\s*{x}\s*,\s*{y}\s*\)"):
+                text = re.sub(pattern, f"({replacement})", text)
+    return text
+
+
+def split_sides(text: str, symbols: Iterable[str] = (), products: dict[str, str] | None = None) -> list[str]:
+    """The expressions a student's text states, in plain syntax: LaTeX rewritten, inner products
+    substituted, a final ``.`` dropped, split at ``=`` (a chain ``a = b = c`` gives every side).
+    A first side that only names the quantity (``C =``, ``||u - v||^2 =``, a leading ``=``) is dropped."""
+    s = _inner_products(_clean_text(_delatex(text)), products or {})
+    s = re.sub(r"[\s.,;]+\Z", "", s)
+    s = re.sub(r"==+", "=", s)
+    if "=" not in s:
+        return [s]
+    sides = [side.strip() for side in s.split("=")]
+    first, names = sides[0], _name_table(tuple(symbols))
+    if not first or "|" in first or "‖" in first or (
+            _IDENTIFIER.match(first) and first not in names and first.lower() not in names):
+        sides = sides[1:]
+    return sides
+
+
 def _tokens(text: str, symbols: tuple[str, ...], max_length: int) -> list[str]:
     """The whitelisted tokens of ``text`` (canonical spellings), or ExpressionError."""
     if not isinstance(text, str):
@@ -177,7 +278,7 @@ def _tokens(text: str, symbols: tuple[str, ...], max_length: int) -> list[str]:
                         f"number {value!r} is not allowed: write plain decimals like 2 or 0.5")
                 if sum(c.isdigit() for c in value) > MAX_NUMBER_DIGITS:
                     raise ExpressionError(f"number {value[:20]!r}... has more than {MAX_NUMBER_DIGITS} digits")
-                out.append(str(int(value)) if value.isdigit() else value)
+                out.append(str(int(value)) if value.isdigit() else _exact_decimal(value))
             elif kind == tokenize.OP:
                 if value not in _OPERATORS:
                     raise ExpressionError(
@@ -413,15 +514,36 @@ def equivalent(student: str, accepted: list[str], symbols: Iterable[str], substi
     """Is ``student`` equivalent to the key's expression? ``(verdict, explanation)``.
 
     ``accepted`` holds the staff answer first, then other accepted forms (all trusted, all
-    equivalent). ``substitute`` maps a symbol onto another before comparing (``K -> N``).
+    equivalent). ``substitute`` maps a symbol onto another before comparing (``K -> N``); an entry
+    whose name holds a dot (``"u.v" = "cos(theta)"``) declares an inner product of two vectors, and
+    every spelling of it (``u^T v``, ``u·v``, ``<u, v>``) is replaced by its value.
+    The student's text may be LaTeX, start with ``=`` or ``C =``, end with a period, or chain
+    equalities (``a = b``): every side must be equivalent.
     The explanation never states the expected expression or its values.
     """
     syms = _check_symbols(symbols)
     substitute = dict(substitute or {})
+    products = {k: v for k, v in substitute.items() if "." in k}
+    renames = {k: v for k, v in substitute.items() if "." not in k}
     if not isinstance(student, str):
         return False, "an expression must be a string"
     if len(student) > max_length:
         return False, f"not accepted: expression too long ({len(student)} characters; at most {max_length})"
+    sides = split_sides(student, syms, products)
+    if any(not side for side in sides):
+        return False, "not accepted: an empty side of '='"
+    if len(sides) > 1:
+        for k, side in enumerate(sides, 1):
+            ok, why = _equivalent_side(side, accepted, syms, renames, max_length)
+            if not ok:
+                return False, f"side {k} of {len(sides)} of the equality: {why}" if not why.startswith("not accepted") else why
+        return True, f"all {len(sides)} sides of the equality are equivalent"
+    return _equivalent_side(sides[0], accepted, syms, renames, max_length)
+
+
+def _equivalent_side(student: str, accepted: list[str], syms: tuple[str, ...], substitute: dict[str, str],
+                     max_length: int) -> tuple[bool, str]:
+    """One expression (already in plain syntax) against the key."""
     forms = {_fast_form(a) for a in accepted}
     if _fast_form(student) in forms:
         return True, "matches an accepted form"

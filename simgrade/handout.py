@@ -1,4 +1,5 @@
-"""The student starter kit (``python grader.py --handout DIR``): the handout module and ``answers.toml``.
+"""The student starter kit (``python grader.py --handout DIR``): the handout module, ``answers.toml`` and
+``check_submission.py``, the student's own check before handing in (:mod:`simgrade.check_script`).
 
 The handout module (the key's ``[meta] handout_file``) holds the stub of every code question (its
 question file's ``stub``: a docstring that states the contract and a body that raises
@@ -83,8 +84,11 @@ def answers_template(key: Key) -> str:
 
 
 def handout_files(key: Key) -> dict[str, str]:
-    """File name -> content of the starter kit."""
-    return {key.handout_file: module_text(key), "answers.toml": answers_template(key)}
+    """File name -> content of the starter kit: the handout module, ``answers.toml`` and the student's own
+    check, ``check_submission.py`` (standalone: plain Python and torch, no key, no reference)."""
+    from simgrade.check_script import FILE_NAME, script_text
+
+    return {key.handout_file: module_text(key), "answers.toml": answers_template(key), FILE_NAME: script_text(key)}
 
 
 def write_handout(directory: Path, key: Key, force: bool = False) -> list[Path]:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from simgrade import KEY_PATH
 from simgrade.question import CodeQuestion
+from simgrade.results import VISIBILITIES
 from simgrade.questions import QuestionError, load_questions, natural_key  # noqa: F401  (re-exported)
 
 __all__ = ["AnswerKeyError", "CodeQuestion", "Key", "KeyItem", "ManualItem", "QuestionError", "load_key"]
@@ -18,6 +19,13 @@ __all__ = ["AnswerKeyError", "CodeQuestion", "Key", "KeyItem", "ManualItem", "Qu
 
 DEFAULT_HANDOUT_FILE = "handout.py"
 """The handout module's file name when the key's ``[meta]`` names none."""
+
+
+DEFAULT_WRITTEN_VISIBILITY = "after_due_date"
+"""Written items are shown after the due date unless the key says otherwise: a visible right/wrong per
+item lets a student find every answer by resubmitting (``python grader.py --check`` is the feedback before)."""
+DEFAULT_CODE_VISIBILITY = "visible"
+"""Code tests are visible: their inputs are drawn from the submission's digest, so nothing shown can be reused."""
 
 
 class AnswerKeyError(ValueError):
@@ -52,6 +60,9 @@ class KeyItem:
     """Claim ids (checks/) that verify the answer."""
     basis: str = "check"
     """``check`` when verified by claim checks, ``staff`` when no machine check is possible."""
+    visibility: str = ""
+    """When the student sees this item's tests (Gradescope's ``visible``, ``after_due_date``, ``hidden``,
+    ``after_published``); empty: the key's ``[meta] written_visibility``."""
 
     @property
     def section(self) -> str:
@@ -98,6 +109,21 @@ class Key:
     handout_file: str = DEFAULT_HANDOUT_FILE
     """``[meta] handout_file``: the handout's module, holding the stubs of the code questions; discovery
     searches files of this name first."""
+    written_visibility: str = DEFAULT_WRITTEN_VISIBILITY
+    """``[meta] written_visibility``: the visibility of a written item's tests when the item sets none."""
+    code_visibility: str = DEFAULT_CODE_VISIBILITY
+    """``[meta] code_visibility``: the visibility of the code questions' tests."""
+
+    def visibility_of(self, number: str, name: str = "", tags=()) -> str:
+        """The visibility of the test ``number`` (``<question>.<k>``) named ``name``: its written item's, else the
+        code questions'. A written test's name starts with its item's field (``q4.e_i: ...``)."""
+        question = number.rsplit(".", 1)[0]
+        if "written" in tags or any(i.question == question for i in self.items):
+            for item in self.items:
+                if item.question == question and name.startswith(item.field + ":"):
+                    return item.visibility or self.written_visibility
+            return self.written_visibility
+        return self.code_visibility
 
     @property
     def question_ids(self) -> list[str]:
@@ -137,4 +163,10 @@ def load_key(path: Path = KEY_PATH) -> Key:
             or "\\" in handout_file or handout_file.startswith(".") or len(handout_file) <= 3):
         raise AnswerKeyError(f"{path}: [meta] handout_file = {handout_file!r} must be a plain file name ending in .py "
                              f"(e.g. {DEFAULT_HANDOUT_FILE!r})")
-    return Key(tuple(items), code, manual, meta.get("max_expression_length", 200), order, handout_file)
+    visibilities = {"written_visibility": meta.get("written_visibility", DEFAULT_WRITTEN_VISIBILITY),
+                    "code_visibility": meta.get("code_visibility", DEFAULT_CODE_VISIBILITY)}
+    for where, value in [*((f"[meta] {k}", v) for k, v in visibilities.items()),
+                         *((f"key item {i.field}: visibility", i.visibility) for i in items if i.visibility)]:
+        if value not in VISIBILITIES:
+            raise AnswerKeyError(f"{path}: {where} = {value!r} is not one of {', '.join(VISIBILITIES)}")
+    return Key(tuple(items), code, manual, meta.get("max_expression_length", 200), order, handout_file, **visibilities)

@@ -14,16 +14,46 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from simgrade.text import untrusted
 
 OUTPUT_LIMIT = 20_000
 """Characters kept of one test's output, or of one note."""
+VISIBILITIES = ("visible", "after_due_date", "hidden", "after_published")
+"""Gradescope's visibilities of a test (an unknown one is written as ``hidden``)."""
 GRADER_ERROR = "grader error"
 """The flag (``extra["flags"]``) of a grading that hit a bug of the grader: that part scored 0, for the TA to look at."""
+
+
+_RUNNER_DIR = re.compile(r"(?<![\w.-])/(?:[\w.-]{1,255}/){0,16}simgrade-runner-[\w.-]{0,255}/?")
+_WORKER_FILE = re.compile(r"(?<![\w.-])(?:/[\w.-]{1,255}){0,16}?/sandbox(?:/inside)?/[\w.-]{1,100}\.py(?::\d+)?")
+
+
+def clean_paths(text) -> str:
+    """``text`` without the sandbox's own paths: a file in the runner's scratch folder is named as in the
+    submission (``/tmp/simgrade-runner-12-1/data.csv`` -> ``data.csv``), the worker as ``(the grader)``.
+    Linear in the text's length (bounded repetitions, and only where the marker occurs)."""
+    text = str(text)
+    if "simgrade-runner-" in text:
+        text = _RUNNER_DIR.sub("", text)
+    if "/sandbox/" in text:
+        text = _WORKER_FILE.sub("(the grader)", text)
+    return text
+
+
+def shown(text, limit: int = OUTPUT_LIMIT, multiline: bool = True) -> str:
+    """``text`` cleaned of sandbox paths and escaped (:func:`untrusted`), at most ``limit`` characters; when
+    cut, it says how much was left out (never a silent truncation)."""
+    text = str(text)
+    text = clean_paths(text[:2 * limit]) + text[2 * limit:]  # paths only where they can still be shown
+    if len(text) <= limit:
+        return untrusted(text, limit, multiline)
+    marker = f" [cut: {len(text) - limit + 80:,} more characters not shown]"
+    return untrusted(text[:limit - 80], limit - 80, multiline) + marker
 
 
 def internal_error(what: str, error: Exception) -> str:
@@ -47,6 +77,8 @@ class TestResult:
     """What was tried and, on failure, why (smallest failing input, both values, the named mistake and its fix)."""
     tags: list[str] = field(default_factory=list)
     """Labels: the question id, ``code``/``written``, and the names of diagnosed mistakes."""
+    visibility: str = "visible"
+    """When the student sees it (Gradescope): ``visible``, ``after_due_date``, ``hidden``, ``after_published``."""
 
     @property
     def question(self) -> str:
@@ -66,8 +98,8 @@ class TestResult:
             "score": round(self.score, 4),
             "max_score": self.max_score,
             "status": self.status,
-            "output": untrusted(self.output, OUTPUT_LIMIT),
-            "visibility": "visible",
+            "output": shown(self.output),
+            "visibility": self.visibility if self.visibility in VISIBILITIES else "hidden",
             "tags": list(self.tags),
         }
 
@@ -95,6 +127,12 @@ class GradeResult:
         """Total points available."""
         return sum(t.max_score for t in self.tests)
 
+    def with_visibility(self, visibility_of) -> "GradeResult":
+        """This result with each test's visibility set to ``visibility_of(number, name, tags)`` (e.g.
+        :meth:`simgrade.key.Key.visibility_of`)."""
+        tests = [replace(t, visibility=visibility_of(t.number, t.name, tuple(t.tags))) for t in self.tests]
+        return replace(self, tests=tests)
+
     def question_scores(self) -> dict[str, float]:
         """Points earned per question id, in test order."""
         scores: dict[str, float] = {}
@@ -111,7 +149,7 @@ class GradeResult:
             "score": self.score,
             "max_score": self.max_score,
             "execution_time": round(self.execution_time, 3),
-            "output": "\n".join(untrusted(note, OUTPUT_LIMIT) for note in self.notes),
+            "output": "\n".join(shown(note) for note in dict.fromkeys(self.notes)),
             "tests": [t.to_gradescope() for t in self.tests],
             "extra_data": extra,
         }

@@ -6,6 +6,11 @@ Forms and normalisation are docs/CONTRACT.md's; docs/WRITTEN.md is the TA's note
 item is one entry of :data:`KINDS`: normalise the student's value, then compare it with the key.
 Feedback says what form was expected and, on a wrong answer, what the student gave; it never
 states the staff answer. Nothing here raises on anything a submission holds.
+
+Answers are read as a TA would (docs/WRITTEN.md): a yes/no's leading verdict (the rest is kept as
+its ``_why``), options named in a phrase, synonyms (:data:`SPELLINGS`), sets and intervals written in
+words; a file with TOML errors is read line by line (:func:`_read_by_line`), so that one broken line
+costs only its own item and the note names the line and the fix.
 """
 from __future__ import annotations
 
@@ -30,14 +35,30 @@ NO_FILE = "no answers.toml in the submission"
 NOT_ANSWERED = "not answered"
 """Start of the output of an item left blank or missing."""
 
-YES = frozenset({"yes", "y", "true"})
-NO = frozenset({"no", "n", "false"})
-MAYBE = frozenset({"maybe"})
-NONE_WORDS = frozenset({"none", "nothing"})
+YES = frozenset({"yes", "y", "true", "yeah", "yep", "yup", "yea", "ya", "yess"})
+NO = frozenset({"no", "n", "false", "nope", "nah", "nop"})
+MAYBE = frozenset({"maybe", "perhaps", "possibly", "it depends", "depends", "not necessarily"})
+"""The verdicts of a yes/no item; a verdict may lead a sentence (``"No, because ..."``)."""
+NOT_A_VERDICT = frozenset({"idea", "clue", "answer", "comment", "doubt"})
+"""Words after ``no`` that make it not a verdict (``"no idea"``)."""
+NONE_WORDS = frozenset({"none", "nothing", "neither", "none of them", "no invariance"})
 """A set answer meaning "none of the options"."""
-SPELLINGS = {"colour": "color", "colours": "color", "colors": "color", "shapes": "shape",
-             "locations": "location"}
-"""Built-in spelling variants of set and choice options (used only when the target is an option)."""
+SPELLINGS = {"colour": "color", "colours": "color", "colors": "color", "hue": "color", "hues": "color",
+             "shapes": "shape",
+             "locations": "location", "position": "location", "positions": "location",
+             "translation": "location", "translations": "location", "place": "location",
+             "shrink": "smaller", "shrinks": "smaller", "shrunk": "smaller", "shrinking": "smaller",
+             "decrease": "smaller", "decreases": "smaller", "decreased": "smaller", "decreasing": "smaller",
+             "reduce": "smaller", "reduces": "smaller", "reduced": "smaller", "small": "smaller",
+             "lower": "smaller",
+             "grow": "larger", "grows": "larger", "grew": "larger", "growing": "larger",
+             "increase": "larger", "increases": "larger", "increased": "larger", "increasing": "larger",
+             "bigger": "larger", "greater": "larger", "large": "larger", "big": "larger", "higher": "larger"}
+"""Built-in spelling variants and synonyms of set and choice options (used only when the target is an option)."""
+NEGATIONS = frozenset({"not", "no", "never", "neither", "nor", "t", "isn", "doesn", "don", "won", "cannot"})
+"""Words that stop an option being read out of a phrase (``"not smaller"`` names no option)."""
+FILLER_PHRASES = ("i think", "i believe", "i guess", "i would say", "i'd say")
+"""Removed before options are looked for in a phrase (so the pronoun ``I`` is not option ``i``)."""
 
 _MISSING = object()
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\Z")
@@ -123,7 +144,7 @@ def form_of(item: KeyItem) -> str:
 
 # ----------------------------------------------------------------------------- normalisation
 
-def _word(value: str) -> str:
+def normalised_word(value: str) -> str:
     """Lower case, spaces collapsed, wrapping brackets and a final period dropped: ``' (II). '`` -> ``ii``."""
     s = " ".join(value.lower().split())
     s = s.rstrip(".").strip()
@@ -138,25 +159,65 @@ def _blank(value) -> bool:
     return isinstance(value, str) and not value.strip()
 
 
-def _yesno(value) -> str | None:
-    """``yes`` / ``no`` / ``maybe``, or None when the value is none of them."""
+_VERDICTS = sorted([(w, "yes") for w in YES] + [(w, "no") for w in NO] + [(w, "maybe") for w in MAYBE],
+                   key=lambda wv: -len(wv[0]))
+_VERDICT_END = re.compile(r"\A(?:\Z|[\s,.;:!?()\-\u2013\u2014])")
+
+
+def _verdict(value) -> tuple[str | None, str]:
+    """The leading verdict of a yes/no answer and the rest of the text (its reason, for the TA):
+    ``"No, because ..."`` -> ``("no", "because ...")``; ``"YES!"`` -> ``("yes", "")``.
+    None when the text does not start with a verdict, or gives two (``"yes/no"``, ``"yes or no"``)."""
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return ("yes" if value else "no"), ""
     if not isinstance(value, str):
+        return None, ""
+    text = " ".join(value.split())
+    low = text.lower().lstrip("([ \"'*")
+    offset = len(text) - len(low)
+    for word, verdict in _VERDICTS:
+        if low.startswith(word) and _VERDICT_END.match(low[len(word):]):
+            rest = text[offset + len(word):].strip()
+            after = re.match(r"[\s,.;:!?\-\u2013\u2014)\]]*", rest)
+            rest = rest[after.end():].strip() if after else rest
+            tail = rest.lower()
+            first = re.match(r"[a-z]+", tail)
+            if verdict == "no" and first and first.group(0) in NOT_A_VERDICT:
+                return None, ""
+            if re.match(r"(?:or|and|/)\s*(?:" + "|".join(re.escape(w) for w, _ in _VERDICTS) + r")\b", tail):
+                return None, ""
+            again = _verdict(rest)[0] if rest and rest[:1].isalpha() else None
+            if again is not None and again != verdict:  # "yes, no": two verdicts
+                return None, ""
+            if re.match(r"[/\\]", text[offset + len(word):].strip()):
+                return None, ""
+            if rest in (")", "]"):
+                rest = ""
+            return verdict, rest
+    return None, ""
+
+
+def _yesno(value) -> str | None:
+    """``yes`` / ``no`` / ``maybe``, or None when the value is none of them (a leading verdict counts)."""
+    return _verdict(value)[0]
+
+
+def _option_in(text: str, table: dict[str, str]) -> str | None:
+    """The one option a phrase names (``"(ii) most likely"``, ``"option ii"``, ``"they shrink"``), or None
+    when it names none, several, or is negated (``"not smaller"``)."""
+    low = " " + " ".join(text.lower().split()) + " "
+    for phrase in FILLER_PHRASES:
+        low = low.replace(" " + phrase + " ", " ")
+    words = re.findall(r"[a-z0-9]+", low)
+    if any(w in NEGATIONS for w in words):
         return None
-    w = _word(value)
-    if w in YES:
-        return "yes"
-    if w in NO:
-        return "no"
-    if w in MAYBE:
-        return "maybe"
-    return None
+    found = {table[w] for w in words if w in table}
+    return found.pop() if len(found) == 1 else None
 
 
 def _option_table(item: KeyItem) -> dict[str, str]:
     """Every accepted spelling -> the option it means (aliases ``alias=option`` and bare aliases of the answer)."""
-    table = {_word(o): o for o in item.options}
+    table = {normalised_word(o): o for o in item.options}
     for word, target in SPELLINGS.items():
         if target in item.options:
             table.setdefault(word, target)
@@ -164,9 +225,9 @@ def _option_table(item: KeyItem) -> dict[str, str]:
         if "=" in alias:
             left, right = alias.split("=", 1)
             if right.strip() in item.options:
-                table.setdefault(_word(left), right.strip())
+                table.setdefault(normalised_word(left), right.strip())
         elif item.kind == "choice":
-            table.setdefault(_word(alias), item.answer)
+            table.setdefault(normalised_word(alias), item.answer)
     return table
 
 
@@ -245,6 +306,8 @@ class Kind:
         f, n = item.field, len(item.answer)
         if value is _MISSING:
             return [(0.0, f"{f} ({i} of {n}): {NOT_ANSWERED}. Expected {self.form(item)}.") for i in range(1, n + 1)]
+        if isinstance(value, str):
+            value = _split_list(value, n)
         if not isinstance(value, list):
             return [(0.0, f"{f}: expected {self.form(item)}, written as a TOML list [\"…\", \"…\", …], "
                           f"got {_type_name(value)} ({_show(value)}); scored 0.")] * n
@@ -261,17 +324,26 @@ class Kind:
 
 # yes / no / maybe, alone or in a list
 
-def _yesno_of(value, hint: str = "") -> str:
+def _split_list(value: str, n: int):
+    """``"yes, no, yes, no"`` (or ``"yes no yes no"``) as the list it writes, when it has exactly n entries;
+    the string itself otherwise (refused as not a list)."""
+    text = value.strip().strip("[]() ")
+    parts = [p.strip().strip("\"'") for p in re.split(r"\s*[,;]\s*", text)] if re.search(r"[,;]", text) else text.split()
+    return parts if len(parts) == n and all(parts) else value
+
+
+def _yesno_of(value, hint: str = "") -> tuple[str, str]:
     if not isinstance(value, (str, bool)):
         raise _Refused(f"expected {YESNO_FORM}, got {_type_name(value)} ({_show(value)}); scored 0.")
-    got = _yesno(value)
+    got, rest = _verdict(value)
     if got is None:
-        raise _Refused(f"{_show(value)} is not {YESNO_FORM}; scored 0.{hint}")
-    return got
+        raise _Refused(f"{_show(value)} does not start with {YESNO_FORM}; scored 0.{hint}")
+    return got, rest
 
 
-def _same_yesno(item: KeyItem, got: str, answer, key: Key) -> tuple[bool, str]:
-    return got == _yesno(answer), ""
+def _same_yesno(item: KeyItem, got: tuple[str, str], answer, key: Key) -> tuple[bool, str]:
+    verdict, rest = got
+    return verdict == _yesno(answer), (f'read as "{verdict}"; the rest is kept for the TA' if rest else "")
 
 
 # one option of several
@@ -283,9 +355,10 @@ def _choice_form(item: KeyItem) -> str:
 def _choice_of(item: KeyItem, value) -> str:
     if not isinstance(value, str):
         raise _Refused(f"expected {_choice_form(item)}, in quotes; got {_type_name(value)} ({_show(value)}); scored 0.")
-    got = _option_table(item).get(_word(value))
+    table = _option_table(item)
+    got = table.get(normalised_word(value)) or _option_in(value, table)
     if got is None:
-        raise _Refused(f"{_show(value)} is not {_choice_form(item)}; scored 0.")
+        raise _Refused(f"{_show(value)} is not {_choice_form(item)} (or names more than one, or negates it); scored 0.")
     return got
 
 
@@ -299,9 +372,13 @@ def _set_form(item: KeyItem) -> str:
     return "a list of any of " + ", ".join(f'"{o}"' for o in item.options) + ' (["none"] for none of them)'
 
 
+_SET_SEPARATORS = re.compile(r"\s*(?:[,;/&+|]|\band\b|\bas well as\b)\s*", re.IGNORECASE)
+"""A set written as one string: ``"shape and location"``, ``"shape & position"``, ``"location/shape"``."""
+
+
 def _set_of(item: KeyItem, value) -> set[str]:
     if isinstance(value, str):
-        elements = value.split(",")
+        elements = _SET_SEPARATORS.split(value)
     elif isinstance(value, list):
         elements = value
     else:
@@ -316,11 +393,13 @@ def _set_of(item: KeyItem, value) -> set[str]:
     chosen: set[str] = set()
     saw_none = False
     for raw in given:
-        w = _word(raw)
+        w = normalised_word(raw)
         if w in NONE_WORDS:
             saw_none = True
         elif w in table:
             chosen.add(table[w])
+        elif _option_in(raw, table):
+            chosen.add(_option_in(raw, table))
         else:
             raise _Refused(f"{_show(raw)} is not one of " + ", ".join(f'"{o}"' for o in item.options) + "; scored 0.")
     if saw_none and chosen:
@@ -335,14 +414,29 @@ def _same_set(item: KeyItem, got: set[str], answer, key: Key) -> tuple[bool, str
 # an interval [low, high]
 
 INTERVAL_FORM = "two numbers, the lower end first: [low, high]"
+_NUM = r"[+\-−–]?\s*(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
+_INTERVAL_WORDS = re.compile(rf"(?:from|between)?\s*({_NUM})\s*(?:to|and|\.\.\.?|…|,)\s*({_NUM})\s*(?:\(?inclusive\)?)?",
+                             re.IGNORECASE)
+_INTERVAL_INEQUALITY = re.compile(rf"({_NUM})\s*(<=|≤|=<|<)\s*[^<≤=]*?\s*(<=|≤|=<|<)\s*({_NUM})")
 
 
-def _interval_of(item: KeyItem, value) -> tuple[float, float]:
+def _interval_of(item: KeyItem, value) -> tuple[float, float, bool]:
+    """``(low, high, open)``: ``open`` when the student excluded an end (``(-1, 1)``, ``[-1, 1)``, ``-1 < x < 1``).
+    A TOML list, ``"-1 to 1"``, ``"between -1 and 1"`` and ``"-1 <= x <= 1"`` are closed."""
+    is_open = False
     if isinstance(value, str):
-        s = value.strip()
-        if len(s) >= 2 and s[0] in "[(" and s[-1] in "])":
-            s = s[1:-1]
-        ends = s.split(",")
+        s = value.strip().rstrip(".").strip()
+        ineq = _INTERVAL_INEQUALITY.fullmatch(s)
+        words = _INTERVAL_WORDS.fullmatch(s)
+        if ineq:
+            ends, is_open = [ineq.group(1), ineq.group(4)], "<" in (ineq.group(2), ineq.group(3))
+        elif words and not (s[:1] in "[(" and s[-1:] in "])"):
+            ends = [words.group(1), words.group(2)]
+        else:
+            if len(s) >= 2 and s[0] in "[(" and s[-1] in "])":
+                is_open = s[0] == "(" or s[-1] == ")"
+                s = s[1:-1]
+            ends = s.split(",")
     elif isinstance(value, list):
         ends = value
     else:
@@ -358,11 +452,16 @@ def _interval_of(item: KeyItem, value) -> tuple[float, float]:
     low, high = nums
     if low > high:
         raise _Refused(f"{_show(value)}: the lower end comes first ([low, high]); scored 0.")
-    return low, high
+    return low, high, is_open
 
 
-def _same_interval(item: KeyItem, got: tuple[float, float], answer, key: Key) -> tuple[bool, str]:
-    return all(abs(a - float(b)) <= 1e-9 * max(1.0, abs(float(b))) for a, b in zip(got, answer)), ""
+def _same_interval(item: KeyItem, got: tuple[float, float, bool], answer, key: Key) -> tuple[bool, str]:
+    """The key's intervals are closed: an open end is wrong whatever the numbers (and the feedback,
+    the same for any numbers, does not tell whether they were right)."""
+    low, high, is_open = got
+    if is_open:
+        return False, "an open end ( or ) or a strict < excludes that end"
+    return all(abs(a - float(b)) <= 1e-9 * max(1.0, abs(float(b))) for a, b in zip((low, high), answer)), ""
 
 
 # an expression, by symbolic equivalence
@@ -380,10 +479,15 @@ def _expression_text(value):
     return value
 
 
+_EATEN_ESCAPES = {"\t": "\\t", "\b": "\\b", "\f": "\\f", "\r": "\\r", "\n": "\\n"}
+
+
 def _expression_of(item: KeyItem, value) -> str:
+    """The text; LaTeX whose backslash TOML read as an escape (``"\\theta"`` in double quotes is a tab
+    and ``heta``) gets its backslash back: a control character never belongs in an expression."""
     if not isinstance(value, str):
         raise _Refused(f"expected {_expression_form(item)}; got {_type_name(value)} ({_show(value)}); scored 0.")
-    return value
+    return re.sub(r"[\t\b\f\r\n](?=[A-Za-z])", lambda m: _EATEN_ESCAPES[m.group(0)], value)
 
 
 def _equivalent(item: KeyItem, got: str, answer, key: Key) -> tuple[bool, str]:
@@ -395,7 +499,8 @@ def _equivalent(item: KeyItem, got: str, answer, key: Key) -> tuple[bool, str]:
 
 KINDS: dict[str, Kind] = {
     "yesno": Kind(lambda item: YESNO_FORM,
-                  lambda item, value: _yesno_of(value, f" (Explanations go in {item.key}_why.)"), _same_yesno),
+                  lambda item, value: _yesno_of(value, f" (Start with the verdict; explanations may also go in {item.key}_why.)"),
+                  _same_yesno),
     "yesno_list": Kind(lambda item: f"a list of {len(item.answer)} strings, each {YESNO_FORM}",
                        lambda item, value: _yesno_of(value), _same_yesno, each=True),
     "choice": Kind(_choice_form, _choice_of, _same),
@@ -410,8 +515,137 @@ _GRADERS = KINDS
 
 # ----------------------------------------------------------------------------- the file
 
-def _read(answers: bytes | None, notes: list[str]) -> tuple[dict | None, str]:
-    """The parsed document, or None and the output every test gets."""
+_HEADER = re.compile(r"\s*\[\s*([A-Za-z0-9_-]+)\s*\]\s*(?:#.*)?\Z")
+_STATEMENT = re.compile(r"\s*(?:[A-Za-z0-9_-]+|\"[^\"\n]*\"|'[^'\n]*')(?:\s*\.\s*[A-Za-z0-9_-]+)*\s*[=:]")
+_KEY_OF = re.compile(r"\s*([A-Za-z0-9_.-]+|\"[^\"\n]*\"|'[^'\n]*')")
+LENIENT_BUDGET = 2_000_000
+"""Characters the line-by-line reader may hand to tomllib in all (chunks re-read as they grow)."""
+
+
+def _fix_hint(line: str, error: str) -> str:
+    """What to change on a line tomllib refused."""
+    if re.search("[\u201c\u201d\u201e\u2018\u2019]", line):
+        return 'curly quotes: use straight quotes, key = "…"'
+    m = re.match(r"\s*([A-Za-z0-9_.-]+)\s*:", line)
+    if m and "=" not in line[:m.end()]:
+        return f"write = between the key and the value, not : ({m.group(1)} = …)"
+    if "\\" in line and '"' in line:
+        return ("a backslash inside \"…\" starts an escape: write LaTeX in single quotes "
+                "(key = '2 - 2\\cos\\theta') or double each backslash")
+    m = re.match(r"\s*([A-Za-z0-9_.-]+)\s*=\s*(.*)", line)
+    if m and m.group(2) and m.group(2)[0] not in "\"'[{" and not re.match(r"[+-]?(\d|true\b|false\b|inf\b|nan\b)", m.group(2)):
+        return f'text values need quotes: {m.group(1)} = "{m.group(2).strip()[:40]}"'
+    if line.count('"') % 2 or line.count("'") % 2:
+        return "a quote is not closed"
+    return error
+
+
+def _merge(target: dict, parsed: dict, where: str) -> list[str]:
+    """parsed into target; the keys (dotted) that were already there."""
+    clashes = []
+    for k, v in parsed.items():
+        if k in target and isinstance(target[k], dict) and isinstance(v, dict):
+            clashes += _merge(target[k], v, f"{where}{k}.")
+        elif k in target:
+            clashes.append(f"{where}{k}")
+        else:
+            target[k] = v
+    return clashes
+
+
+def _read_by_line(text: str) -> tuple[dict, dict[str, str], list[str]]:
+    """A document tomllib refused, read statement by statement (a statement: a ``key = value`` line and
+    its continuation lines, or a ``[section]`` header). Returns the data that could be read, the broken
+    fields (``q1.squared_distance`` -> what is wrong, with its line and the fix) and one line per
+    broken line. A key given twice is broken (both values are dropped: which one was meant is unknown)."""
+    lines = text.splitlines()
+    data: dict = {}
+    broken: dict[str, str] = {}
+    problems: list[str] = []
+    first_line: dict[str, int] = {}
+    section: str | None = None
+    budget = LENIENT_BUDGET
+
+    def is_start(line: str) -> bool:
+        return bool(_STATEMENT.match(line) or line.lstrip().startswith("["))
+
+    def fail(n: int, name: str | None, what: str) -> None:
+        shown = lines[n - 1].strip()
+        shown = "".join(c if c.isprintable() else "?" for c in (shown if len(shown) <= 60 else shown[:60] + "…"))
+        problem = f"line {n} (`{shown}`): {what}"
+        problems.append(problem)
+        if name:
+            broken.setdefault(name, problem)
+
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            i += 1
+            continue
+        if stripped.startswith("["):
+            m = _HEADER.match(line)
+            if m is None:
+                fail(i + 1, None, "not a section header this reader knows ([q1]); the keys under it are skipped")
+                section = "\x00skip"
+            else:
+                section = m.group(1)
+                if not isinstance(data.setdefault(section, {}), dict):
+                    fail(i + 1, None, f"[{section}] is also given a value; the keys under it are skipped")
+                    section = "\x00skip"
+            i += 1
+            continue
+        j = i + 1
+        while j < len(lines) and not is_start(lines[j]):
+            j += 1
+        key_m = _KEY_OF.match(line)
+        name = key_m.group(1).strip("\"'") if key_m else None
+        field_name = (f"{section}.{name}" if section else name) if name else None
+        parsed, error = None, ""
+        for _ in range(20):
+            chunk = "\n".join(lines[i:j])
+            budget -= len(chunk)
+            if budget < 0:
+                error = "not read (the file has too many broken lines)"
+                break
+            try:
+                parsed = tomllib.loads(chunk)
+                break
+            except tomllib.TOMLDecodeError as err:
+                error = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(err))
+            except (RecursionError, MemoryError, ValueError):
+                error = "could not be parsed"
+                break
+            opened = chunk.count('"""') % 2 or chunk.count("'''") % 2 or chunk.count("[") > chunk.count("]")
+            if not opened or j >= len(lines):
+                break
+            j += 1  # a multi-line value: take the next line too
+            while j < len(lines) and not is_start(lines[j]):
+                j += 1
+        if parsed is None:
+            fail(i + 1, field_name, _fix_hint(line, error))
+        elif section == "\x00skip":
+            pass
+        else:
+            target = data if section is None else data[section]
+            for clash in _merge(target, parsed, ""):
+                full = f"{section}.{clash}" if section else clash
+                fail(i + 1, full, f"{clash} is given twice (also on line {first_line.get(full, '?')}): keep one")
+                parent, leaf = target, clash.split(".")
+                for part in leaf[:-1]:
+                    parent = parent.get(part, {}) if isinstance(parent, dict) else {}
+                if isinstance(parent, dict):
+                    parent.pop(leaf[-1], None)
+            for k in parsed:
+                first_line.setdefault(f"{section}.{k}" if section else k, i + 1)
+        i = j
+    return data, broken, problems
+
+
+def read_answers(answers: bytes | None, notes: list[str], broken: dict[str, str] | None = None) -> tuple[dict | None, str]:
+    """The parsed document, or None and the output every test gets. A document with TOML errors is read
+    line by line (:func:`_read_by_line`): ``broken`` gets the fields of its broken lines."""
     if answers is None:
         notes.append(NO_FILE)
         return None, NO_FILE
@@ -435,6 +669,17 @@ def _read(answers: bytes | None, notes: list[str]) -> tuple[dict | None, str]:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
+        if broken is not None:
+            try:
+                data, bad, problems = _read_by_line(text)
+            except Exception:  # noqa: BLE001 - fall back to the whole-file message below
+                data = None
+            if data is not None:
+                broken.update(bad)
+                shown = "; ".join(problems[:10]) + (f"; and {len(problems) - 10} more" if len(problems) > 10 else "")
+                notes.append(f"answers.toml is not valid TOML ({err}); it was read line by line instead, and every "
+                             f"item that could be read was graded" + (f". Lines to fix: {shown}" if problems else ""))
+                return data, ""
         msg = str(err)
         line = re.search(r"at line (\d+)", msg)
         hint = ""
@@ -509,6 +754,25 @@ def _lookup(data: dict, item: KeyItem):
     return section.get(item.key, _MISSING), None
 
 
+def _keep_reasons(item: KeyItem, value, why: dict[str, str]) -> None:
+    """The reason after a yes/no verdict (``"No, because ..."``) joins ``<field>_why``, first."""
+    if item.kind == "yesno":
+        values = [value]
+    elif item.kind == "yesno_list" and isinstance(value, list):
+        values = value
+    else:
+        return
+    reasons = []
+    for k, v in enumerate(values, 1):
+        verdict, rest = _verdict(v)
+        if verdict and rest:
+            reasons.append(rest if item.kind == "yesno" else f"({k}) {rest}")
+    if reasons:
+        name = f"{item.field}_why"
+        text = "\n".join(reasons + ([why[name]] if name in why else []))
+        why[name] = text[:WHY_MAX_CHARS]
+
+
 def _test_count(item: KeyItem) -> int:
     return len(item.answer) if item.kind == "yesno_list" and isinstance(item.answer, list) else 1
 
@@ -524,8 +788,9 @@ def grade_written(answers: bytes | None, key: Key) -> WrittenGrade:
         flags[:] = [GRADER_ERROR]
         return notes[-1]
 
+    broken: dict[str, str] = {}
     try:
-        data, unread = _read(answers, notes)
+        data, unread = read_answers(answers, notes, broken)
     except Exception as error:  # noqa: BLE001 - a grader bug: every written item scores 0, flagged
         data, unread = None, internal("answers.toml", error)
     if data is not None:
@@ -542,7 +807,9 @@ def grade_written(answers: bytes | None, key: Key) -> WrittenGrade:
         else:
             value, problem = _lookup(data, item)
             grader = KINDS.get(item.kind)
-            if problem:
+            if item.field in broken and value is _MISSING:
+                results = [(0.0, f"{item.field}: not read: {broken[item.field]}; scored 0.")] * n
+            elif problem:
                 results = [(0.0, f"{item.field}: {problem}; scored 0.")] * n
             elif grader is None:
                 results = [(0.0, f"{item.field}: grader error: unknown item kind {item.kind!r}")] * n
@@ -553,6 +820,10 @@ def grade_written(answers: bytes | None, key: Key) -> WrittenGrade:
                     results = [(0.0, f"{item.field}: the answer nests too deeply to grade; scored 0.")] * n
                 except Exception as error:  # noqa: BLE001 - a grader bug: this item scores 0, the others are graded
                     results = [(0.0, internal(item.field, error))] * n
+                try:
+                    _keep_reasons(item, value, why)
+                except Exception as error:  # noqa: BLE001 - only the reason text is lost
+                    internal(f"{item.field}_why", error)
         for i, (score, output) in enumerate(results):
             counters[item.question] = counters.get(item.question, 0) + 1
             name = item.title if n == 1 else f"{item.title} ({i + 1} of {n})"

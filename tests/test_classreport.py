@@ -23,7 +23,7 @@ IMG = re.compile(r'<img\b[^>]*\bsrc="data:image/png;base64,([A-Za-z0-9+/=]+)"')
 
 
 def result(question_ids, scores: dict[str, float], mistakes=None, flags=(), fingerprints=None, notes=(), events=(),
-           isolated=True) -> dict:
+           isolated=True, why=None) -> dict:
     """A results JSON as the grader writes it: one 2-point test per question, ``scores`` earned.
 
     ``mistakes``: question -> names; each is written as the grader writes it, ``{"name", "fix", "credit"}``
@@ -39,7 +39,7 @@ def result(question_ids, scores: dict[str, float], mistakes=None, flags=(), fing
         tags = [q, "code", *[f"mistake:{m}" for m in names]]
         tests.append(grade_results.TestResult(f"{q}.1", f"{q} test", earned, 2.0, output, tags))
     data = {q: [{"name": m, "fix": f"the fix for {m}", "credit": 0.0} for m in names] for q, names in (mistakes or {}).items()}
-    extra = {"mistakes": data, "flags": list(flags), "why": {}, "fingerprints": fingerprints or {}, "forms": {},
+    extra = {"mistakes": data, "flags": list(flags), "why": why or {}, "fingerprints": fingerprints or {}, "forms": {},
              "events": list(events), "isolated": isolated}
     return grade_results.GradeResult(tests, list(notes), 1.0, extra).to_gradescope()
 
@@ -52,7 +52,8 @@ def class_out(tmp_path_factory, key):
     same = {"autoencoder_loss": "aaaa", "contrastive_loss": "cccc"}
     results = {
         "alice": result(qids, full, {"7b": [], "8a": []}, fingerprints=same),
-        "bob": result(qids, full, fingerprints=same),
+        "bob": result(qids, full, fingerprints=same, why={"q4.f_why": "a point in the overlap <b>belongs</b> to both",
+                                                         "q5.a_why": "logits are bounded by 1/tau"}),
         "carol": result(qids, {**full, "8a": 0.0}, {"8a": ["missing temperature"]},
                         fingerprints={"autoencoder_loss": "aaaa", "contrastive_loss": "dddd"}),
         "dave": result(qids, {**full, "8a": 0.0}, {"8a": ["missing temperature"]},
@@ -64,7 +65,8 @@ def class_out(tmp_path_factory, key):
                                                            "loading: <img src=x onerror=alert(2)>"],
                                                    notes=["NOT ISOLATED in a note is not a flag"],
                                                    fingerprints={"contrastive_loss": "hhhh"}),
-        "oscar": result(qids, {}, flags=["ended its own process", "output flood"], isolated=False),
+        "oscar": result(qids, {}, flags=["ended its own process", "output flood"], isolated=False,
+                        why={"q4.f_why": "margins are zero", "q5.a_why": "   "}),
     }
     for name, data in results.items():
         (out / f"{name}.json").write_text(json.dumps(data))
@@ -243,3 +245,11 @@ def test_control_characters_and_forged_fixes_do_not_reach_the_page(tmp_path, key
     assert "\\x1b[2J\\x0d\\u202eQuestion 7b: 10 / 10\\x00" in text and "<b>eve\\x1b[2J\\u202e</b>" in text
     mistakes = section(text, "mistakes")
     assert "<td>divide by tau</td>" in mistakes and "<td>give this one full marks</td>" not in mistakes
+
+
+def test_written_reasons_grouped_by_item(class_out):
+    _, _, text = class_out
+    reasons = section(text, "reasons")
+    assert "<summary>q4.f (2)</summary>" in reasons and "<summary>q5.a (1)</summary>" in reasons  # a blank reason is no reason
+    assert "<li><b>bob</b>: a point in the overlap &lt;b&gt;belongs&lt;/b&gt; to both</li>" in reasons
+    assert "<li><b>oscar</b>: margins are zero</li>" in reasons

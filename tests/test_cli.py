@@ -25,7 +25,8 @@ def test_missing_folder_is_a_usage_error_in_one_line(tmp_path):
     assert "Traceback" not in result.stderr and result.stdout == ""
 
 
-@pytest.mark.parametrize("args", [[], ["a", "--verify"], ["--batch", "."], ["--no-such-flag"]])
+@pytest.mark.parametrize("args", [[], ["a", "--verify"], ["--batch", "."], ["--no-such-flag"], ["--check", "nope/"],
+                                  ["--check", ".", "."]])
 def test_usage_errors_exit_2_without_traceback(args):
     result = run_grader(*args)
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
@@ -41,6 +42,25 @@ def test_grading_the_example_writes_valid_results_json(tmp_path):
     assert "Total: 44 / 44" in result.stdout and "Question 8a: 10 / 10" in result.stdout
     assert {t["number"].split(".")[0] for t in data["tests"]} == {
         "1", "4a", "4c", "4e", "4f", "5a", "5b", "6", "7a", "7b", "7d", "8a", "8b"}
+
+
+def test_check_exits_0_and_reveals_nothing(tmp_path):
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "answers.toml").write_text('[q4]\ne_i = "Larger"\nc = "purple"\n', encoding="utf-8")
+    result = run_grader("--check", str(sub))
+    assert result.returncode == 0, result.stderr
+    assert 'q4.e_i: read as "larger"' in result.stdout and '"purple"' in result.stdout
+    assert "not found: no autoencoder_loss" in result.stdout
+    assert not any(word in result.stdout.lower() for word in ("incorrect", "correct", " / 44"))
+
+
+def test_the_report_leads_with_the_total_and_says_the_wall_time(tmp_path):
+    result = run_grader(str(PROJECT_ROOT / "tests" / "fixtures" / "samples" / "missing_temperature"))
+    lines = result.stdout.splitlines()
+    assert lines[2].strip().startswith("Total: ") and "s wall time" in lines[2]
+    assert lines[3].strip().startswith("Failing: ")
+    assert result.stdout.count("no answers.toml in the submission") <= 1 + sum(l.startswith("Question") for l in lines)
 
 
 def test_same_submission_same_scores(sandbox, key, samples):

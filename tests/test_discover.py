@@ -1091,3 +1091,197 @@ def test_parsing_stops_at_the_deadline(tmp_path, monkeypatch):
     sub = discover(tmp_path, SPECS)
     assert sub.programs == {}
     assert "not searched for code (discovery's 0 s budget is spent): similarity.py" in sub.notes
+
+
+# ----------------------------------------------------------------------------------------
+# correct code that once lost points: locals built from the submission's own classes, import
+# guards that set flags, the handout stub beside a real solution
+# ----------------------------------------------------------------------------------------
+
+OWN_LOSS_CLASS = """
+class PairLoss(nn.Module):
+    def __init__(self, temperature=0.1):
+        super().__init__()
+        self.temperature = temperature
+
+    def forward(self, a, b):
+        logits = a @ b.T / self.temperature
+        return F.cross_entropy(logits, torch.arange(len(a), device=a.device))
+
+
+def make_loss(temperature):
+    return PairLoss(temperature)
+"""
+
+
+@pytest.mark.parametrize("build", ["PairLoss(temperature=tau)", "make_loss(tau)", "PairLoss(temperature=t)"])
+def test_course_local_built_from_the_submissions_own_class(tmp_path, build):
+    write(tmp_path, "hw.py", TRAINER_HEAD + OWN_LOSS_CLASS + textwrap.dedent(f"""
+    def train_contrastive(transforms, latent_dim, *, tau=0.07):
+        t = tau
+        criterion = {build}
+        for epoch in range(15):
+            for batch1, batch2 in tqdm(dataloader):
+                batch1, batch2 = batch1.to(device), batch2.to(device)
+                loss = criterion(enc(batch1), enc(batch2))
+                optim.zero_grad()
+                loss.backward()
+                optim.step()
+    """))
+    sub = discover(tmp_path, (CONTRASTIVE,))
+    program = sub.programs["contrastive_loss"]
+    assert program.form == "course", sub.notes
+    assert any(f"also takes `criterion = {build}`" in n for n in sub.notes), sub.notes
+    torch.testing.assert_close(load(program)(enc, B1, B2, TAU), ref_contrastive())
+
+
+def test_course_local_not_taken_says_why(tmp_path):
+    write(tmp_path, "hw.py", TRAINER_HEAD + textwrap.dedent("""
+    def train_contrastive(transforms, latent_dim, *, tau=0.07):
+        criterion = torch.load('criterion.pt')
+        pairs = [p for p in range(3)]
+        for epoch in range(15):
+            for batch1, batch2 in tqdm(dataloader):
+                loss = criterion(enc(batch1), enc(batch2)) + len(pairs) * 0
+                optim.zero_grad()
+                loss.backward()
+                optim.step()
+    """))
+    sub = discover(tmp_path, (CONTRASTIVE,))
+    notes = "\n".join(sub.notes)
+    assert ("use `criterion`, a local of train_contrastive; `criterion = torch.load('criterion.pt')` (hw.py, line 9) "
+            "not taken: it calls .load") in notes
+    assert ("use `pairs`, a local of train_contrastive; `pairs = [p for p in range(3)]` (hw.py, line 10) "
+            "not taken: it uses a comprehension") in notes
+
+
+def test_course_local_never_runs_training(tmp_path):
+    """Calling the submission's own training (or data) function to build a local is still refused."""
+    write(tmp_path, "hw.py", TRAINER_HEAD + textwrap.dedent("""
+    def train_helper():
+        return nn.CrossEntropyLoss()
+
+    def train_contrastive(transforms, latent_dim, *, tau=0.07):
+        criterion = train_helper()
+        for epoch in range(15):
+            for batch1, batch2 in tqdm(dataloader):
+                logits = enc(batch1) @ enc(batch2).T / tau
+                loss = criterion(logits, torch.arange(len(logits)))
+                optim.zero_grad()
+                loss.backward()
+                optim.step()
+    """))
+    sub = discover(tmp_path, (CONTRASTIVE,))
+    assert "train_helper" not in all_source(sub)
+    assert any("not taken: it calls train_helper" in n for n in sub.notes), sub.notes
+
+
+def test_import_guard_that_sets_a_flag(tmp_path):
+    write(tmp_path, "similarity.py", """
+    import torch
+    import torch.nn.functional as F
+
+    try:
+        import not_a_real_package_xyz
+        HAVE_IT = True
+    except ImportError:
+        HAVE_IT = False
+    try:
+        import math
+    except ImportError:
+        USE_MATH = False
+    else:
+        USE_MATH = True
+
+    def autoencoder_loss(enc, dec, batch):
+        if HAVE_IT:
+            return not_a_real_package_xyz.mse(dec(enc(batch)), batch)
+        return F.mse_loss(dec(enc(batch)), batch) * (math.exp(0.0) if USE_MATH else 1.0)
+
+    def contrastive_loss(enc, batch1, batch2, tau):
+        logits = enc(batch1) @ enc(batch2).T / tau
+        return F.cross_entropy(logits, torch.arange(len(logits)))
+    """)
+    sub = discover(tmp_path, SPECS)
+    check_correct(sub)
+    assert not any("not taken" in n for n in sub.notes), sub.notes
+
+
+def test_import_guard_with_a_call_in_its_body_is_not_a_guard(tmp_path):
+    write(tmp_path, "similarity.py", """
+    import torch.nn.functional as F
+    try:
+        import os
+        FLAG = os.system('true')
+    except ImportError:
+        FLAG = 0
+
+    def autoencoder_loss(enc, dec, batch):
+        return F.mse_loss(dec(enc(batch)), batch) + FLAG
+    """)
+    sub = discover(tmp_path, (AUTOENCODER,))
+    assert "os.system" not in all_source(sub)
+
+
+STUBS = '''
+import torch
+
+def autoencoder_loss(enc, dec, batch):
+    """Question 7b."""
+    raise NotImplementedError("FIXME: question 7b, write autoencoder_loss")
+
+def contrastive_loss(enc, batch1, batch2, tau):
+    """Question 8a."""
+    raise NotImplementedError("FIXME: question 8a, write contrastive_loss")
+'''
+
+
+def test_an_implemented_definition_wins_over_the_handout_stub(tmp_path):
+    write(tmp_path, "similarity.py", STUBS)
+    write(tmp_path, "solution.py", """
+    import torch
+    import torch.nn.functional as F
+
+    def autoencoder_loss(enc, dec, batch):
+        return F.mse_loss(dec(enc(batch)), batch)
+
+    def contrastive_loss(enc, batch1, batch2, tau):
+        logits = enc(batch1) @ enc(batch2).T / tau
+        return F.cross_entropy(logits, torch.arange(len(logits)))
+    """)
+    sub = discover(tmp_path, SPECS)
+    check_correct(sub)
+    assert all(p.origin == "solution.py" for p in sub.programs.values())
+    notes = "\n".join(sub.notes)
+    assert "defined in 2 files (similarity.py, solution.py); using solution.py" in notes
+    assert "the unimplemented stub in similarity.py is not graded; using the implemented definition in solution.py" in notes
+
+
+def test_the_course_notebook_wins_over_the_handout_stub(tmp_path):
+    write(tmp_path, "similarity.py", STUBS)
+    notebook(tmp_path, "hw4.ipynb", [TRAINER_HEAD, """
+    def train_contrastive(transforms, latent_dim, *, tau=0.07):
+        for epoch in range(15):
+            for batch1, batch2 in tqdm(dataloader):
+                batch1, batch2 = batch1.to(device), batch2.to(device)
+                # FIXME
+                logits = enc(batch1) @ enc(batch2).T / tau
+                loss = F.cross_entropy(logits, torch.arange(len(logits), device=device))
+                optim.zero_grad()
+                loss.backward()
+                optim.step()
+    """])
+    sub = discover(tmp_path, SPECS)
+    check_correct(sub, ("contrastive_loss",))
+    assert sub.programs["contrastive_loss"].form == "course"
+    assert sub.programs["autoencoder_loss"].origin == "similarity.py"  # only the stub: it is graded (0)
+    assert any("the unimplemented stub in similarity.py is not graded; using the lines at the FIXME of "
+               "train_contrastive in hw4.ipynb" in n for n in sub.notes), sub.notes
+
+
+def test_the_stub_alone_is_still_graded(tmp_path):
+    write(tmp_path, "similarity.py", STUBS)
+    sub = discover(tmp_path, SPECS)
+    assert sub.programs["contrastive_loss"].origin == "similarity.py"
+    with pytest.raises(NotImplementedError):
+        load(sub.programs["contrastive_loss"])(enc, B1, B2, TAU)

@@ -94,7 +94,7 @@ def test_parse_expression_returns_sympy():
     theta = sympy.Symbol("theta")
     e = parse_expression("2cos(theta)", ["theta"], 200)
     assert e == 2 * sympy.cos(theta)
-    assert parse_expression("2.5theta", ["theta"], 200) == sympy.Float("2.5") * theta
+    assert parse_expression("2.5theta", ["theta"], 200) == sympy.Rational(5, 2) * theta  # decimals are exact fractions
     assert parse_expression("2e", ["theta"], 200) == 2 * sympy.E  # a digit, then Euler's number
     assert parse_expression("2 theta", ["theta"], 200) == 2 * theta
     assert parse_expression("θ^2", ["theta"], 200) == sympy.Symbol("theta") ** 2

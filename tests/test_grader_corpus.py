@@ -29,7 +29,7 @@ CORPUS = Path(__file__).parent / "corpus" / "grader"
 MANIFEST = tomllib.loads((CORPUS / "EXPECTED.toml").read_text(encoding="utf-8"))
 SCHEMA = json.loads((Path(__file__).parent / "results.schema.json").read_text())
 CODE = ("7b", "8a")
-KNOWN_FIELDS = {"what", "7b", "8a", "written", "mistakes_7b", "mistakes_8a", "feedback_7b", "feedback_8a", "notes",
+KNOWN_FIELDS = {"what", "7b", "8a", "written", "written_total", "mistakes_7b", "mistakes_8a", "feedback_7b", "feedback_8a", "notes",
                 "flags", "isolation", "template", "checks", "xfail", "generate"}
 
 FAKE_MARKER = b"simgrade-corpus-fake"  # in every fake results.json the hostile cases write
@@ -237,6 +237,9 @@ def test_corpus_case(name, spec, sandbox, key, tmp_path):
         written = [q for q in {t.question for t in result.tests} if q not in CODE]
         for question in written:
             _expect_points(result, question, spec["written"], name)
+    if "written_total" in spec:
+        total = sum(t.score for t in result.tests if t.question not in CODE)
+        assert total == spec["written_total"], f"{name}: the written items must earn {spec['written_total']}, got {total}"
     notes = "\n".join(result.notes)
     for text in spec.get("notes", []):
         assert text in notes, f"{name}: {text!r} is not in the notes:\n{notes}"

@@ -31,7 +31,7 @@ def sample_literals() -> dict[str, str]:
 def test_writes_both_files(tmp_path):
     out = tmp_path / "new" / "kit"
     paths = write_handout(out, KEY)
-    assert [p.name for p in paths] == ["similarity.py", "answers.toml"]
+    assert [p.name for p in paths] == ["similarity.py", "answers.toml", "check_submission.py"]
     assert all(p.is_file() and p.parent == out for p in paths)
 
 
@@ -181,7 +181,7 @@ def test_the_handout_module_is_the_keys_meta_handout_file(tmp_path):
     text = (PROJECT_ROOT / "answers" / "key.toml").read_text(encoding="utf-8")
     key.write_text(text.replace('handout_file = "similarity.py"', 'handout_file = "kit.py"'), encoding="utf-8")
     paths = write_handout(tmp_path / "kit", load_key(key))
-    assert [p.name for p in paths] == ["kit.py", "answers.toml"]
+    assert [p.name for p in paths] == ["kit.py", "answers.toml", "check_submission.py"]
     key.write_text(text.replace('handout_file = "similarity.py"', 'handout_file = "../kit.py"'), encoding="utf-8")
     with pytest.raises(ValueError, match="handout_file"):
         load_key(key)

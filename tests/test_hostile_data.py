@@ -78,6 +78,7 @@ def test_report_indents_every_line_of_student_text():
     check_structure(report, result)
     assert "\\x1b[2J\\x0d" in report and "\\x1b]0;owned\\x07" in report
     assert [line for line in report.splitlines() if "Total:" in line][0].startswith(" ")
+    assert "  Reasons given (not scored; for the TA):\n  - q5.a: " in report  # the _why, shown to the TA, indented
 
     data = result.to_gradescope()
     for text in [data["output"], data["tests"][0]["output"], *data["extra_data"]["why"].values()]:

@@ -145,7 +145,7 @@ RIGHT = [
     ("q8.b_A_invariant", '"Colour"'), ("q8.b_A_invariant", '["COLOR"]'), ("q8.b_A_invariant", '["color", "color"]'),
     ("q8.b_B_invariant", '[" location "]'),
     ("q1.logit_range", "[-1, 1]"), ("q1.logit_range", "[-1.0, 1.0]"), ("q1.logit_range", '["-1", "1"]'),
-    ("q1.logit_range", '"[-1, 1]"'), ("q1.logit_range", '"[-1,1]"'), ("q1.logit_range", '"(-1, 1)"'),
+    ("q1.logit_range", '"[-1, 1]"'), ("q1.logit_range", '"[-1,1]"'),
     ("q1.logit_range", '["−1", "+1"]'), ("q1.logit_range", "[-1, 1.0]"), ("q1.logit_range", '"-1, 1"'),
     ("q1.num_classes", '"K"'), ("q1.num_classes", '" n "'), ("q1.num_classes", '"N"'),
     ("q1.squared_distance", '"4*sin(theta/2)**2"'), ("q1.squared_distance", '"2(1-cos θ)"'),
@@ -168,8 +168,10 @@ def test_yes_no_lists_normalised():
 
 WRONG = [
     ("q4.f", '"yes"', "incorrect (you answered \"yes\")"),
-    ("q4.f", '"perhaps"', 'is not "yes", "no" or "maybe"'),
-    ("q4.f", '"No, because the supports overlap"', "_why"),
+    ("q4.f", '"unsure"', 'does not start with "yes", "no" or "maybe"'),
+    ("q4.f", '"yes/no"', "_why"),
+    ("q4.f", '"perhaps"', "incorrect"),
+    ("q1.logit_range", '"(-1, 1)"', "open end"),
     ("q4.f", "1", "got a number"),
     ("q4.f", "{a = 1}", "got a table"),
     ("q4.f", '["no"]', "got a list"),
@@ -277,17 +279,21 @@ def test_empty_file():
 
 # ----------------------------------------------------------------------------- broken files
 
-def test_toml_syntax_error_names_the_line():
+def test_toml_syntax_error_costs_only_its_item():
     grade = grade_written(b'[q1]\nnum_classes = "N"\n[q4]\nc = ii\n', KEY)
     assert_invariants(grade)
-    assert grade.score == 0
+    assert grade.score == 1  # num_classes still read
     assert len(grade.notes) == 1 and "line 4" in grade.notes[0] and "quotes" in grade.notes[0]
-    assert all("line 4" in t.output for t in grade.tests)
+    tests = by_number(grade)
+    assert "line 4" in tests["4c.1"].output and 'c = "ii"' in tests["4c.1"].output
+    assert tests["1.1"].score == 1 and "not answered" in tests["5a.1"].output
 
 
-def test_duplicate_section_is_a_syntax_error():
+def test_reopened_section_is_read_and_a_repeated_key_costs_its_item():
     grade = grade_written(document(extra='[q4]\nf = "no"\n'), KEY)
-    assert grade.score == 0 and "not valid TOML" in grade.notes[0]
+    assert "not valid TOML" in grade.notes[0] and "given twice" in grade.notes[0]
+    tests = by_number(grade)
+    assert grade.score == 23 and tests["4f.1"].score == 0 and "given twice" in tests["4f.1"].output
 
 
 @pytest.mark.parametrize("data,words", [

@@ -12,7 +12,7 @@ from simgrade.discover.model import Chunk, FunctionSpec, Program
 from simgrade.discover.notes import _Notes, _snippet
 from simgrade.discover.parse import (_assign_names, _eager_lazy, _line_span, _Module, _pad, _store_names,
                                      _Unit)
-from simgrade.discover.policy import _BUILTIN_NAMES, _not_simple
+from simgrade.discover.policy import _BUILTIN_NAMES, _denied, _not_simple
 
 
 _STOP_CALLS = frozenset({"backward", "step"})
@@ -221,7 +221,7 @@ def _course_program(module: _Module, spec: FunctionSpec, modules: dict[str, _Mod
         program = Program(module.path, "course", [Chunk(stub(message), label, "wrapper")], fname, student_source)
         return program, where, 1, fp_node
     # names the lines read: simple local assignments of the training function, else module-level names
-    local_candidates = _local_candidates(fn, region, spec, module)
+    local_candidates, local_skipped = _local_candidates(fn, region, spec, module)
     fn_binds = _store_names_in_function(fn)
     taken_locals: list[ast.stmt] = []
     free: set[str] = set()
@@ -253,9 +253,14 @@ def _course_program(module: _Module, spec: FunctionSpec, modules: dict[str, _Mod
     module_names = set()
     for name in sorted(free):
         if name in fn_binds and name not in local_candidates:
-            if name not in _BUILTIN_NAMES:
+            if name in local_skipped:
+                s, why = local_skipped[name]
+                notes.add(f"{fname}: the lines at the FIXME use `{name}`, a local of {spec.training}; "
+                          f"`{_snippet(ast.unparse(s))}` ({module.where(unit, s.lineno)}) not taken: {why}")
+            elif name not in _BUILTIN_NAMES:
                 notes.add(f"{fname}: the lines at the FIXME use `{name}`, a local of {spec.training} "
-                          f"that the grader does not provide")
+                          f"that the grader does not provide (it is not assigned by a plain statement "
+                          f"before the training loop)")
         else:
             module_names.add(name)
     collector = _Collector(module, modules, notes, fname, frozenset(spec.bound))
@@ -287,20 +292,33 @@ def _store_names_in_function(fn: ast.FunctionDef) -> set[str]:
     return names
 
 
-def _local_candidates(fn: ast.FunctionDef, region: _Region, spec: FunctionSpec, module: _Module) -> dict[str, ast.stmt]:
-    """Simple assignments and helper functions of the training function that run before the student's lines."""
+def _local_candidates(fn: ast.FunctionDef, region: _Region, spec: FunctionSpec, module: _Module
+                      ) -> tuple[dict[str, ast.stmt], dict[str, tuple[ast.stmt, str]]]:
+    """Simple assignments and helper functions of the training function that run before the student's lines;
+    and, per local left out, the statement and why.
+
+    Besides what is simple at module level, a local may be built by calling a class or function the
+    submission defines at top level (``criterion = SomeLoss(temperature=t)``), its arguments simple or
+    locals of the function; the definition is then taken like any helper. Never the training function
+    itself, the graded function, or a name the policy denies (``train*``, loaders, ...).
+    """
     blocked = set(spec.arguments) | set(spec.bound) | set(spec.locals)
-    local_names = frozenset(_store_names_in_function(fn))
+    own = frozenset(name for name, binds in module.binds.items()
+                    if binds and (binds[-1].kind in ("def", "class") or name in module.local_imports)
+                    and not _denied(name) and name not in (spec.training, spec.name))
+    local_names = frozenset(_store_names_in_function(fn)) | own
     order: list[ast.stmt] = []
     for block, i in region.path:
         order.extend(block[:i])
     order.extend(region.block[: region.start])
     found: dict[str, ast.stmt] = {}
+    skipped: dict[str, tuple[ast.stmt, str]] = {}
     for s in order:
         if isinstance(s, ast.FunctionDef) and not s.decorator_list:  # a helper defined in the trainer
             if s.name in blocked:
                 continue
             found[s.name] = s
+            skipped.pop(s.name, None)
             continue
         names = _assign_names(s)
         if not names:
@@ -308,11 +326,14 @@ def _local_candidates(fn: ast.FunctionDef, region: _Region, spec: FunctionSpec, 
         if set(names) & blocked:
             for n in names:
                 found.pop(n, None)
+                skipped[n] = (s, "the grader binds it") if n in spec.bound else (s, "the grader passes it")
             continue
-        if _not_simple(s.value, module, local_names) is None:
-            for n in names:
+        why = _not_simple(s.value, module, local_names)
+        for n in names:
+            if why is None:
                 found[n] = s
-        else:
-            for n in names:
+                skipped.pop(n, None)
+            else:
                 found.pop(n, None)
-    return found
+                skipped[n] = (s, why)
+    return found, skipped

@@ -110,36 +110,67 @@ def discover(folder: Path | str, specs: Sequence[FunctionSpec], preferred_file: 
                       fingerprints=fingerprints)
 
 
+def _is_stub(node: ast.AST) -> bool:
+    """A definition left as handed out: its body (after a docstring) only raises NotImplementedError, or
+    is ``pass`` / ``...``."""
+    if isinstance(node, ast.Assign):  # name = lambda ...: a lambda cannot raise
+        return False
+    body = list(getattr(node, "body", []))
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]
+    if not body:
+        return True
+    if len(body) != 1:
+        return False
+    s = body[0]
+    if isinstance(s, ast.Pass) or (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant)):
+        return True
+    if isinstance(s, ast.Raise) and s.exc is not None:
+        exc = s.exc.func if isinstance(s.exc, ast.Call) else s.exc
+        return isinstance(exc, ast.Name) and exc.id == "NotImplementedError"
+    return False
+
+
 def _find_function(spec: FunctionSpec, modules: dict[str, _Module], notes: _Notes,
                    preferred_file: str | None = None) -> tuple[Program, str] | None:
     fname = spec.name
     # 1. handout form, in preference order
     defining = [(m, b) for m in modules.values() if (b := _handout_binding(m, fname)) is not None]
-    if defining:
-        module, binding = defining[0]
-        program, where = _handout_program(module, binding, spec, modules, notes)
-        if len(defining) > 1:
-            notes.add(f"{fname}: defined in {len(defining)} files ({', '.join(m.path for m, _ in defining[:5])}); "
-                      f"using {module.path}")
-        notes.add(f"{fname}: taken from {where} (handout form)")
-        node = binding.stmt.node
-        fp_node = node.value if isinstance(node, ast.Assign) else node
-        return program, _fingerprint(fp_node, program.chunks[:-1], program.student_source)
-    # 2. course form
-    if spec.training is not None:
-        candidates = []
+    implemented = [(m, b) for m, b in defining if not _is_stub(b.stmt.node)]
+    stubs = [m.path for m, b in defining if _is_stub(b.stmt.node)]
+    # 2. course form: its candidates, when there is no implemented handout definition
+    candidates = []
+    if spec.training is not None and not implemented:
         for module in modules.values():
             got = _course_program(module, spec, modules, _Notes())
             if got is not None:
                 candidates.append((got[2], _code_rank(module.path, preferred_file), module))
-        if candidates:
-            candidates.sort(key=lambda c: (c[0], c[1]))
-            module = candidates[0][2]
-            program, where, quality, fp_node = _course_program(module, spec, modules, notes)
-            if len(candidates) > 1:
-                notes.add(f"{fname}: {spec.training} found in {len(candidates)} files; using {module.path}")
-            notes.add(f"{fname}: taken from {where} (course form: the lines at the FIXME of {spec.training})")
-            return program, _fingerprint(fp_node, program.chunks[:-1], program.student_source)
+    usable_course = any(c[0] == 0 for c in candidates)
+    if defining and not (stubs and not implemented and usable_course):
+        # an implemented definition wins over a stub (one that only raises NotImplementedError, or passes)
+        module, binding = (implemented or defining)[0]
+        program, where = _handout_program(module, binding, spec, modules, notes)
+        if len(defining) > 1:
+            notes.add(f"{fname}: defined in {len(defining)} files ({', '.join(m.path for m, _ in defining[:5])}); "
+                      f"using {module.path}")
+        if stubs and implemented:
+            notes.add(f"{fname}: the unimplemented stub in {', '.join(stubs[:5])} is not graded; using the "
+                      f"implemented definition in {module.path}")
+        notes.add(f"{fname}: taken from {where} (handout form)")
+        node = binding.stmt.node
+        fp_node = node.value if isinstance(node, ast.Assign) else node
+        return program, _fingerprint(fp_node, program.chunks[:-1], program.student_source)
+    if candidates:
+        candidates.sort(key=lambda c: (c[0], c[1]))
+        module = candidates[0][2]
+        program, where, quality, fp_node = _course_program(module, spec, modules, notes)
+        if len(candidates) > 1:
+            notes.add(f"{fname}: {spec.training} found in {len(candidates)} files; using {module.path}")
+        if stubs:
+            notes.add(f"{fname}: the unimplemented stub in {', '.join(stubs[:5])} is not graded; using the "
+                      f"lines at the FIXME of {spec.training} in {module.path}")
+        notes.add(f"{fname}: taken from {where} (course form: the lines at the FIXME of {spec.training})")
+        return program, _fingerprint(fp_node, program.chunks[:-1], program.student_source)
     looked = f"a top-level `def {fname}(...)`"
     if spec.training is not None:
         looked += f" or the training loop of `{spec.training}` (course notebook)"

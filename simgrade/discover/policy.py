@@ -1,7 +1,7 @@
 """The safety policy: which statements may be taken from a submission to run in the sandbox.
 
-Imports (also inside a top-level ``try``/``if``/``with``, and ``try: import x`` / ``except ImportError``
-guards), definitions, and module-level assignments whose right-hand side is simple: constants,
+Imports (also inside a top-level ``try``/``if``/``with``, and ``try: import x; HAVE_X = True`` /
+``except ImportError: HAVE_X = False`` guards), definitions, and module-level assignments whose right-hand side is simple: constants,
 arithmetic, lambdas and calls of imported libraries, never loading, opening, subprocesses or training.
 Names the grader binds itself (a spec's ``bound``) are never taken from the submission.
 """
@@ -19,7 +19,7 @@ _BUILTIN_NAMES = frozenset(dir(builtins)) | {"__name__", "__file__", "__doc__", 
 
 
 _DENY = frozenset({
-    "load", "loads", "open", "input", "exec", "eval", "compile", "system", "popen", "Popen", "run",
+    "load", "loads", "open", "input", "exec", "eval", "system", "popen", "Popen", "run",
     "call", "check_call", "check_output", "urlopen", "urlretrieve", "download", "download_url",
     "mount", "save", "savez", "remove", "unlink", "rmtree", "rmdir", "fit", "sleep", "fork", "kill",
     "__import__", "getattr", "setattr", "delattr", "globals", "locals", "vars", "breakpoint", "exit",
@@ -123,21 +123,30 @@ def _hoistable_imports(node: ast.stmt) -> list[ast.stmt]:
 _GUARD_ERRORS = frozenset({"ImportError", "ModuleNotFoundError", "Exception"})
 
 
+def _plain_assign(s: ast.stmt) -> bool:
+    """``NAME = constant``, ``NAME = name`` or ``NAME = a.b``: what an import guard may set besides importing."""
+    return (isinstance(s, ast.Assign) and all(isinstance(t, ast.Name) for t in s.targets)
+            and isinstance(s.value, (ast.Constant, ast.Name, ast.Attribute)))
+
+
 def _import_guard(node: ast.stmt) -> bool:
-    """``try: import x  except ImportError: x = None`` (imports, then only imports, plain assignments or pass)."""
-    if not isinstance(node, ast.Try) or node.orelse or node.finalbody or not node.handlers:
+    """``try: import x; HAVE_X = True  except ImportError: x = None; HAVE_X = False``: the ``try`` (and an
+    ``else``) holds at least one import and otherwise only imports, constant flags or pass; each handler
+    only imports, plain assignments or pass, and catches only import errors (or ``Exception``, or everything)."""
+    if not isinstance(node, ast.Try) or node.finalbody or not node.handlers:
         return False
-    if not all(isinstance(s, (ast.Import, ast.ImportFrom)) for s in node.body):
+    if not any(isinstance(s, (ast.Import, ast.ImportFrom)) for s in node.body):
+        return False
+    plain = (ast.Import, ast.ImportFrom, ast.Pass)
+    flag = lambda s: _plain_assign(s) and isinstance(s.value, ast.Constant)  # noqa: E731 - HAVE_X = True
+    if not all(isinstance(s, plain) or flag(s) for s in node.body + node.orelse):
         return False
     for handler in node.handlers:
         types = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
         if handler.type is not None and not all(isinstance(t, ast.Name) and t.id in _GUARD_ERRORS for t in types):
             return False
-        for s in handler.body:
-            simple = (isinstance(s, ast.Assign) and all(isinstance(t, ast.Name) for t in s.targets)
-                      and isinstance(s.value, (ast.Constant, ast.Name, ast.Attribute)))
-            if not (simple or isinstance(s, (ast.Import, ast.ImportFrom, ast.Pass))):
-                return False
+        if not all(isinstance(s, plain) or _plain_assign(s) for s in handler.body):
+            return False
     return True
 
 

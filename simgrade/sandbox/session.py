@@ -18,7 +18,8 @@ MAX_ARRAY_ELEMENTS = 1 << 16
 
 _REPLY_TYPES = {"status": str, "kind": str, "type": str, "dtype": str, "error": str, "error_type": str,
                 "backward_error": str, "subclass": bool, "requires_grad": bool, "repeat": bool, "ok": bool,
-                "isolated": bool, "private_tmp": bool, "pid": int, "uid": int}
+                "isolated": bool, "private_tmp": bool, "pid": int, "uid": int,
+                "raised_by_submission": bool}
 _REPLY_LISTS = {"shape": int, "no_grad": str, "changed_inputs": str, "where": str, "notes": str, "missing": str,
                 "exposed": str}
 

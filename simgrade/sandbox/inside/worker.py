@@ -319,6 +319,7 @@ class Runner:
         os.makedirs(root, exist_ok=True)
         os.chdir(root)
         sys.path.insert(0, root)
+        torch.compile = self._eager  # compiled helpers run eagerly: dynamo breaks _CudaMeansCpu (docs/DISCOVERY.md)
         notes = []
         for program in message["programs"]:
             origin = os.path.join(root, program["origin"])
@@ -371,12 +372,33 @@ class Runner:
             with _on_this_device():
                 result = function(*args)
         except BaseException as error:  # noqa: BLE001 - the student's failure is an observation
-            return {"status": "error", **_describe(error, self.origins)}, {}
+            return {"status": "error", **_describe(error, self.origins),
+                    "raised_by_submission": self._raised_by_submission(error)}, {}
         reply, out = self.observe(result, modules)
         changed = [name for name, t in {**inputs, **params}.items()
                    if _VERSION(t) != versions[name] or not _EQUAL(_DETACH(_plain_tensor(t)), snapshot[name])]
         reply["changed_inputs"] = changed
         return reply, out
+
+    @staticmethod
+    def _eager(model=None, **options):
+        """``torch.compile`` in the sandbox: the function (or module) unchanged, also as ``@torch.compile(...)``."""
+        return model if model is not None else (lambda fn: fn)
+
+    def _raised_by_submission(self, error: BaseException) -> bool:
+        """The error comes from a ``raise`` statement of the submission's code (a stub's ``raise
+        NotImplementedError``), not from inside a library (torch's own "not implemented for 'Long'")."""
+        import dis
+        tb = error.__traceback__
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        if tb is None or tb.tb_frame.f_code.co_filename not in self.origins:
+            return False
+        try:
+            return any(i.offset == tb.tb_lasti and i.opname == "RAISE_VARARGS"
+                       for i in dis.get_instructions(tb.tb_frame.f_code))
+        except Exception:  # noqa: BLE001 - unreadable code: count it as the submission's, as before
+            return True
 
     def observe(self, result, modules: dict) -> tuple[dict, dict]:
         if isinstance(result, (np.ndarray, np.generic)) and result.dtype.kind in "fiu" and result.size <= MAX_VALUE_ELEMENTS:
