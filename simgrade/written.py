@@ -599,6 +599,7 @@ def _read_by_line(text: str) -> tuple[dict, dict[str, str], list[str]]:
         j = i + 1
         while j < len(lines) and not is_start(lines[j]):
             j += 1
+        own_end = j  # where this statement ends unless it is a multi-line value
         key_m = _KEY_OF.match(line)
         name = key_m.group(1).strip("\"'") if key_m else None
         field_name = (f"{section}.{name}" if section else name) if name else None
@@ -625,6 +626,7 @@ def _read_by_line(text: str) -> tuple[dict, dict[str, str], list[str]]:
                 j += 1
         if parsed is None:
             fail(i + 1, field_name, _fix_hint(line, error))
+            j = own_end  # the lines it tried to take along are read on their own (a header, the next key)
         elif section == "\x00skip":
             pass
         else:
