@@ -88,8 +88,8 @@ chown -R root:root "$SOURCE"
 chmod -R go-rwx "$SOURCE"
 mkdir -p "$ROOT/results"
 chown root:root "$ROOT" "$ROOT/results"
-chmod go-w "$ROOT" "$ROOT/results"
-echo "permissions: $ROOT/venv readable by all; $SOURCE root's only; $ROOT/results root's to write"
+chmod go-w "$ROOT" && chmod go-rwx "$ROOT/results"
+echo "permissions: $ROOT/venv readable by all; $SOURCE and $ROOT/results root's only"
 """
 
 RUN_AUTOGRADER = r"""#!/usr/bin/env bash
@@ -108,7 +108,7 @@ rm -f "$RESULTS"  # only the grader's own result may be uploaded
 if [ "$(id -u)" -eq 0 ]; then
     # As setup.sh left them, in case the image changed since: student code, run as another uid
     # where bubblewrap cannot run, must not read the grader's files nor write the results.
-    chmod -R go-rwx "$SOURCE" && chmod go-w "$ROOT" "$ROOT/results" || exit 1
+    chmod -R go-rwx "$SOURCE" "$ROOT/results" && chmod go-w "$ROOT" || exit 1
 fi
 if [ "$(id -u)" -eq 0 ] && [ -f /.dockerenv ]; then
     # A container of its own (Gradescope's), where bubblewrap cannot make a private tmpfs: the shared
