@@ -34,6 +34,12 @@ def _terms(z1: torch.Tensor, z2: torch.Tensor, tau: float) -> torch.Tensor:
     return torch.log1p(torch.where(off, gaps.exp(), torch.zeros_like(gaps)).sum(dim=1))
 
 
+def _view_pairs(max_dim: int):
+    """Two raw feature batches [N, d] (the two views; N 2-8, d 1-max_dim), entries in [-10, 10]."""
+    return st.tuples(st.integers(2, 8), st.integers(1, max_dim)).flatmap(lambda nd: st.tuples(
+        arrays(np.float64, nd, elements=st.floats(-10, 10)), arrays(np.float64, nd, elements=st.floats(-10, 10))))
+
+
 @claim(
     "q5a.unit_norm_lower_bound", "5a",
     "With unit-norm features every term of the InfoNCE loss is at least log(1 + (N-1) e^{-2/tau}) > 0 (N >= 2), "
@@ -48,9 +54,7 @@ def unit_norm_lower_bound_holds(broken: bool) -> str:
 
     @PROPERTY
     @given(
-        st.tuples(st.integers(2, 8), st.integers(1, 6)).flatmap(lambda nd: st.tuples(
-            arrays(np.float64, nd, elements=st.floats(-10, 10)),
-            arrays(np.float64, nd, elements=st.floats(-10, 10)))),
+        _view_pairs(max_dim=6),
         st.floats(0.01, 10),
     )
     def prop(views, tau):
@@ -210,9 +214,7 @@ def mean_loss_bound(broken: bool) -> str:
 
     @PROPERTY
     @given(
-        st.tuples(st.integers(2, 8), st.integers(1, 9)).flatmap(lambda nd: st.tuples(
-            arrays(np.float64, nd, elements=st.floats(-10, 10)),
-            arrays(np.float64, nd, elements=st.floats(-10, 10)))),
+        _view_pairs(max_dim=9),
         st.floats(0.02, 10),
         st.booleans(),
     )

@@ -273,25 +273,24 @@ def _target_names(target: ast.expr) -> list[str] | None:
     if isinstance(target, ast.Starred):
         return _target_names(target.value)
     if isinstance(target, (ast.Tuple, ast.List)):
-        out = []
-        for elt in target.elts:
-            sub = _target_names(elt)
-            if sub is None:
-                return None
-            out.extend(sub)
-        return out
+        return _names_of(target.elts)
     return None
+
+
+def _names_of(targets: list[ast.expr]) -> list[str] | None:
+    """The names of every target, in order; None if any is not simple."""
+    out = []
+    for target in targets:
+        sub = _target_names(target)
+        if sub is None:
+            return None
+        out.extend(sub)
+    return out
 
 
 def _assign_names(node: ast.stmt) -> list[str] | None:
     if isinstance(node, ast.Assign):
-        out = []
-        for target in node.targets:
-            sub = _target_names(target)
-            if sub is None:
-                return None
-            out.extend(sub)
-        return out
+        return _names_of(node.targets)
     if isinstance(node, ast.AnnAssign) and node.value is not None and isinstance(node.target, ast.Name):
         return [node.target.id]
     return None
