@@ -19,7 +19,7 @@ import torch
 
 from simgrade.compare import Comparison, Observation, TOLERANCE
 from simgrade.probes import Case, make_probe
-from simgrade.question import CodeQuestion, Mistake
+from simgrade.question import SCALED, CodeQuestion, Mistake
 from simgrade.questions import question_of
 
 __all__ = ["Mistake", "GENERIC", "catalogue", "diagnose"]
@@ -100,7 +100,7 @@ GENERIC: tuple[Mistake, ...] = (
     Mistake(".item() returns a Python number", "return the tensor; .item() breaks the graph and loss.backward() fails",
             symptom=_item),
     Mistake("NumPy value returned", "return the torch tensor itself: .detach().cpu().numpy() leaves the graph "
-            "and the grader, like loss.backward(), needs a torch.Tensor", symptom=_numpy),
+            "and the grader, like loss.backward(), needs a torch.Tensor", symptom=_numpy, evidence=False),
     Mistake("per-row losses not reduced", "reduce to one number with .mean() (a 0-dim tensor)", symptom=_per_row),
     Mistake("hard-coded batch size", "take B from the input (the len() of a batch argument), not a constant like 256",
             symptom=_hard_coded_batch),
@@ -109,18 +109,77 @@ GENERIC: tuple[Mistake, ...] = (
     Mistake("loss.backward() called inside the loss", "return the loss without calling loss.backward(): "
             "the training loop (and the grader) call it once, and a second call finds the graph freed",
             symptom=_backward_inside),
-    Mistake("Tensor subclass returned", "return a plain torch.Tensor", symptom=_subclass),
+    Mistake("Tensor subclass returned", "return a plain torch.Tensor", symptom=_subclass, evidence=False),
     Mistake("inputs modified in place", "use out-of-place operations (x = x / s, not x /= s) on the inputs",
-            symptom=_in_place),
+            symptom=_in_place, evidence=False),
 )
 """The symptoms of every question (no question's own), checked after the question's mistakes."""
 
 
 def catalogue(question: CodeQuestion) -> list[Mistake]:
-    """Every mistake checked for ``question``: its own, then the generic symptoms (bound to its id)."""
-    return list(question.mistakes) + [replace(m, question=question.question) for m in GENERIC]
+    """Every mistake checked for ``question``: its own, then the generic symptoms (bound to its id and its rubric)."""
+    return list(question.mistakes) + [replace(m, question=question.question, credit=question.rubric.get(m.name))
+                                      for m in GENERIC]
 
 
+# -- factors ----------------------------------------------------------------------------------------
+# A loss "up to a constant factor": sum over B rows of a mean, or NT-Xent's sum over 2B views divided
+# by 2B - 2, or a temperature left in front. Each factor is a function of the input's B and scalars.
+def _factors(question: CodeQuestion) -> list[tuple[str, object]]:
+    """(label, factor(B, scalars)) of every factor tried, simplest first: constants, B's, each scalar's."""
+    factors = [("2", lambda b, s: 2.0), ("1/2", lambda b, s: 0.5),
+               ("B", lambda b, s: b), ("1/B", lambda b, s: 1 / b),
+               ("B/(B-1)", lambda b, s: b / (b - 1)), ("(B-1)/B", lambda b, s: (b - 1) / b),
+               ("B-1", lambda b, s: b - 1), ("1/(B-1)", lambda b, s: 1 / (b - 1)),
+               ("2B", lambda b, s: 2 * b), ("1/(2B)", lambda b, s: 1 / (2 * b)),
+               ("2(B-1)", lambda b, s: 2 * (b - 1)), ("1/(2(B-1))", lambda b, s: 1 / (2 * (b - 1)))]
+    for name, scalar in question.scalars.items():
+        t = scalar.typical
+        factors += [(name, lambda b, s, n=name: s[n]), (f"1/{name}", lambda b, s, n=name: 1 / s[n]),
+                    (f"{name}/{t:g}", lambda b, s, n=name, t=t: s[n] / t),
+                    (f"{t:g}/{name}", lambda b, s, n=name, t=t: t / s[n])]
+    return factors
+
+
+def _factor_value(factor, case: Case) -> float | None:
+    try:
+        value = float(factor(case.batch, case.scalar_values()))
+    except ZeroDivisionError:
+        return None
+    return value if np.isfinite(value) and value != 0 else None
+
+
+@lru_cache(maxsize=4096)
+def _reference_value(case: Case) -> float:
+    with torch.no_grad():
+        return float(question_of(case.function).reference(*_arguments(case)))
+
+
+def _scaled(question: CodeQuestion, comparison: Comparison, named: list[Mistake]) -> Mistake | None:
+    """The right loss, or one of the question's formula mistakes, times a factor of :func:`_factors` (simplest first)."""
+    usable = [o for o in _battery(comparison) if o.ok and o.scalar is not None and np.isfinite(o.scalar)]
+    if len(usable) < 3 or all(o.value_matches() for o in usable) or any(m.formula is not None for m in named):
+        return None
+    rubric = question.rubric
+    families = [None] + [m for m in question.mistakes if m.formula is not None]
+    factors = [(label, [_factor_value(factor, o.case) for o in usable]) for label, factor in _factors(question)]
+    factors = [(label, scale) for label, scale in factors
+               if all(f is not None for f in scale) and not all(abs(f - 1) < 1e-12 for f in scale)]
+    for family in families:
+        values = [_reference_value(o.case) if family is None else _formula_value(family, o.case) for o in usable]
+        for label, scale in factors:
+            if not all(_same_value(o.scalar, f * v, o.case.dtype) for o, f, v in zip(usable, scale, values)):
+                continue
+            if family is None:
+                return Mistake(f"{SCALED} ({label})", f"return the loss itself, without the factor {label}",
+                               credit=rubric.get(SCALED), question=question.question)
+            credits = [c for c in (family.credit, rubric.get(SCALED)) if c is not None]
+            return Mistake(f"{family.name}, times {label}", f"{family.fix}; and drop the factor {label}",
+                           credit=min(credits) if credits else None, question=question.question)
+    return None
+
+
+# -- diagnosis --------------------------------------------------------------------------------------
 @lru_cache(maxsize=128)
 def _arguments(case: Case) -> tuple:
     """The float64 arguments of ``case`` (networks and batches), built once and shared by every formula."""
@@ -131,9 +190,10 @@ def _arguments(case: Case) -> tuple:
     return tuple(probe.arguments(modules, batches))
 
 
-def _formula_value(mistake: Mistake, obs: Observation) -> float:
+@lru_cache(maxsize=8192)
+def _formula_value(mistake: Mistake, case: Case) -> float:
     with torch.no_grad():
-        return float(mistake.formula(*_arguments(obs.case)))
+        return float(mistake.formula(*_arguments(case)))
 
 
 def _same_value(got: float, wrong: float, dtype: str) -> bool:
@@ -150,20 +210,55 @@ def _formula_matches(mistake: Mistake, comparison: Comparison) -> bool:
         return False
     if not any(np.isfinite(o.scalar) for o in usable):
         return False
-    return all(_same_value(obs.scalar, _formula_value(mistake, obs), obs.case.dtype) for obs in usable)
+    return all(_same_value(obs.scalar, _formula_value(mistake, obs.case), obs.case.dtype) for obs in usable)
+
+
+def _gradients(mistake: Mistake, case: Case) -> dict[str, np.ndarray]:
+    """The gradients of a gradient mistake's function per parameter name (zeros where none reaches)."""
+    probe = make_probe(case)
+    modules, batches = probe.reference_inputs()
+    named = [(f"{m}.{n}", p) for m, module in modules.items() for n, p in module.named_parameters()]
+    loss = mistake.gradient(*probe.arguments(modules, batches))
+    grads = torch.autograd.grad(loss, [p for _, p in named], allow_unused=True)
+    return {name: (torch.zeros_like(p) if g is None else g).numpy() for (name, p), g in zip(named, grads)}
+
+
+def _gradient_matches(mistake: Mistake, comparison: Comparison) -> bool:
+    """Right values, and on every battery input the student's gradients are the mistake's (not the reference's)."""
+    battery = _battery(comparison)
+    if not _right(comparison) or len(battery) < 3 or all(o.gradient_mismatch() is None for o in battery):
+        return False
+    for obs in battery:
+        want = _gradients(mistake, obs.case)
+        got = {name: obs.grads.get(name, np.zeros_like(g)) for name, g in want.items()}
+        if Observation(obs.case, obs.reply, obs.value, got, obs.expected, want).gradient_mismatch() is not None:
+            return False
+    return True
+
+
+def _matches(mistake: Mistake, comparison: Comparison) -> bool:
+    if mistake.formula is not None:
+        return _formula_matches(mistake, comparison)
+    if mistake.gradient is not None:
+        return _gradient_matches(mistake, comparison)
+    return mistake.symptom is not None and mistake.symptom(comparison)
 
 
 def diagnose(comparison: Comparison) -> list[Mistake]:
-    """The mistakes of the function's question (its own, then the generic symptoms) that it shows."""
+    """The mistakes of the function's question (its own, then the generic symptoms, then a known loss times a
+    constant factor) that it shows."""
     if comparison.status not in ("graded", "timeout"):
         return []
+    question = question_of(comparison.function)
     found = []
-    for mistake in catalogue(question_of(comparison.function)):
+    for mistake in catalogue(question):
         try:
-            if mistake.formula is not None and _formula_matches(mistake, comparison):
-                found.append(mistake)
-            elif mistake.symptom is not None and mistake.symptom(comparison):
+            if _matches(mistake, comparison):
                 found.append(mistake)
         except Exception:  # noqa: BLE001 - naming a mistake is best effort: it must never stop the grading
             continue
-    return found
+    try:
+        scaled = _scaled(question, comparison, found)
+    except Exception:  # noqa: BLE001 - as above
+        scaled = None
+    return found + ([scaled] if scaled else [])

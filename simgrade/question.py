@@ -141,24 +141,37 @@ class Stress:
 
 @dataclass(frozen=True)
 class Mistake:
-    """A known mistake: how to recognise it by behaviour, how to fix it, and what it earns."""
+    """A known mistake: how to recognise it by behaviour and how to fix it (what it earns is the question's rubric)."""
 
     name: str
     """Short name shown to the student (``sign flipped``)."""
     fix: str
     """What to change: one sentence the student can act on."""
     formula: Callable | None = None
-    """The wrong function itself, with the reference's arguments (called on float64 inputs under no_grad)."""
+    """The wrong function itself, with the reference's arguments (called on float64 inputs under no_grad):
+    named when the student's values equal it on every input tried."""
     symptom: Callable | None = None
     """A predicate on the whole comparison (:class:`simgrade.compare.Comparison`), for mistakes that are no formula."""
-    credit: float = 0.0
-    """Points the value property still earns when it fails and this mistake is named (at most its points)."""
+    gradient: Callable | None = None
+    """A function with the reference's value but other gradients (e.g. one branch detached), with the
+    reference's arguments: named when the value is right and the student's gradients equal its gradients."""
+    credit: float | None = None
+    """The points the whole question earns when this mistake is named (set on load from the question's
+    :attr:`CodeQuestion.rubric`; None: the properties alone decide)."""
+    evidence: bool = True
+    """Being named shows the student's numbers (a formula's or gradient's match, a symptom that checks the
+    loss's values): only then may its rubric line raise the grade above what the properties earn."""
     question: str = ""
     """The id of the question it belongs to (set on load; empty for a generic symptom not yet bound to one)."""
 
     def as_data(self) -> dict:
-        """The mistake as plain data, for results: ``{name, fix, credit}``."""
+        """The mistake as plain data, for results: ``{name, fix, credit}`` (credit None: scored by its properties)."""
         return {"name": self.name, "fix": self.fix, "credit": self.credit}
+
+
+SCALED = "the right loss times a constant factor"
+"""The rubric's name for the reference times a factor of :data:`simgrade.mistakes.FACTORS` (e.g. B/(B-1)); a
+known mistake times such a factor is named after it and earns at most its credit."""
 
 
 def not_finite_on(stress: str) -> Callable:
@@ -218,6 +231,10 @@ class CodeQuestion:
     """Properties of this question's own."""
     mistakes: tuple[Mistake, ...] = ()
     """Known mistakes of this function (the engine adds the generic symptoms after them)."""
+    rubric: Mapping[str, float] = field(default_factory=dict)
+    """The staff rubric: the points the whole question earns when a mistake (by name: one of :attr:`mistakes`,
+    a generic symptom of :mod:`simgrade.mistakes`, or :data:`SCALED`) is named. Every own mistake needs a line;
+    a generic symptom without one is scored by its properties. With several named, the lowest line counts."""
     stub: str = ""
     """The handout's text of the function: signature, docstring stating the contract, a FIXME raise."""
     imports: tuple[str, ...] = ("import torch", "import torch.nn.functional as F")
@@ -236,6 +253,11 @@ class CodeQuestion:
     def scalars(self) -> dict[str, Scalar]:
         """The :class:`Scalar` arguments by name."""
         return {a.name: a for a in self.arguments if isinstance(a, Scalar)}
+
+    @property
+    def total(self) -> float:
+        """The question's points: the sum of its properties' points."""
+        return float(sum(self.points.values()))
 
     @property
     def properties(self) -> tuple[str, ...]:

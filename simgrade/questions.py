@@ -14,11 +14,11 @@ import os
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from simgrade import PROJECT_ROOT
-from simgrade.question import (ARGUMENT_KINDS, CodeQuestion, Decoder, Encoder, Images, Input, Mistake, PositivePair,
-                               Stress)
+from simgrade.question import (ARGUMENT_KINDS, SCALED, CodeQuestion, Decoder, Encoder, Images, Input, Mistake,
+                               PositivePair, Stress)
 
 DEFAULT_FOLDER = PROJECT_ROOT / "answers" / "questions"
 """Where the course's question files live."""
@@ -157,14 +157,14 @@ def validate(question: CodeQuestion) -> CodeQuestion:
             fail(f"mistake {mistake!r} is not a Mistake")
         if not mistake.name.strip() or len(mistake.fix.strip()) <= 10:
             fail(f"mistake {mistake.name!r}: needs a name and a fix the student can act on")
-        if (mistake.formula is None) == (mistake.symptom is None):
-            fail(f"mistake {mistake.name!r}: give exactly one of formula, symptom")
+        if sum(f is not None for f in (mistake.formula, mistake.symptom, mistake.gradient)) != 1:
+            fail(f"mistake {mistake.name!r}: give exactly one of formula, symptom, gradient")
         if mistake.name in seen:
             fail(f"mistake {mistake.name!r} twice")
-        if not (0 <= mistake.credit <= points["value"]):
-            fail(f"mistake {mistake.name!r}: credit {mistake.credit} must lie in [0, {points['value']}] (the value's points)")
         seen.add(mistake.name)
-        mistakes.append(replace(mistake, question=question.question))
+        mistakes.append(mistake)
+    rubric = _rubric(question, seen, fail)
+    mistakes = [replace(m, question=question.question, credit=rubric[m.name]) for m in mistakes]
     if not isinstance(question.stub, str) or f"def {question.function}(" not in question.stub:
         fail(f"stub must hold the handout's 'def {question.function}(...)'")
     if question.notebook is not None:
@@ -181,7 +181,29 @@ def validate(question: CodeQuestion) -> CodeQuestion:
         if clash:
             fail(f"notebook bound {clash} are arguments or the assigned name; the grader binds them to a device")
     return replace(question, arguments=arguments, points=points, battery=tuple(question.battery),
-                   stress=tuple(question.stress), mistakes=tuple(mistakes))
+                   stress=tuple(question.stress), mistakes=tuple(mistakes), rubric=rubric)
+
+
+def _rubric(question: CodeQuestion, own: set[str], fail) -> dict[str, float]:
+    """The rubric as a checked dict: a line for every own mistake, only known names, points below the total."""
+    from simgrade.mistakes import GENERIC  # the engine's symptoms (that module imports this one)
+
+    rubric = question.rubric
+    if not isinstance(rubric, Mapping):
+        fail(f"rubric must map mistake names to points, got {rubric!r}")
+    known = own | {m.name for m in GENERIC} | {SCALED}
+    unknown = sorted(set(rubric) - known)
+    if unknown:
+        fail(f"rubric: unknown mistakes {unknown}; valid: the question's own mistakes, the generic symptoms "
+             f"({', '.join(m.name for m in GENERIC)}) and {SCALED!r}")
+    missing = sorted(own - set(rubric))
+    if missing:
+        fail(f"rubric: no line for the mistakes {missing} (the points the question earns when each is named)")
+    total = float(sum(question.points.values()))
+    for name, value in rubric.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < total:
+            fail(f"rubric: {name!r} = {value!r} must be a number of points in [0, {total:g}) (a mistake never earns full marks)")
+    return {name: float(value) for name, value in rubric.items()}
 
 
 def load_questions(paths: Iterable[Path] = ()) -> tuple[CodeQuestion, ...]:

@@ -79,6 +79,8 @@ class TestResult:
     """Labels: the question id, ``code``/``written``, and the names of diagnosed mistakes."""
     visibility: str = "visible"
     """When the student sees it (Gradescope): ``visible``, ``after_due_date``, ``hidden``, ``after_published``."""
+    passed: bool | None = None
+    """Whether the property held, when the points alone don't say it (a rubric's partial credit); None: full points."""
 
     @property
     def question(self) -> str:
@@ -87,8 +89,9 @@ class TestResult:
 
     @property
     def status(self) -> str:
-        """``passed`` with full points, else ``failed``."""
-        return "passed" if self.score >= self.max_score else "failed"
+        """``passed`` when the property held (with full points, unless :attr:`passed` says), else ``failed``."""
+        held = self.score >= self.max_score if self.passed is None else self.passed
+        return "passed" if held else "failed"
 
     def to_gradescope(self) -> dict:
         """This test in Gradescope's schema."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 import tomllib
@@ -24,6 +25,7 @@ from simgrade.grade import grade
 from simgrade.handout import write_handout
 from simgrade.key import load_key
 from simgrade.mistakes import catalogue
+from simgrade.question import SCALED
 
 CORPUS = Path(__file__).parent / "corpus" / "grader"
 MANIFEST = tomllib.loads((CORPUS / "EXPECTED.toml").read_text(encoding="utf-8"))
@@ -185,15 +187,27 @@ def _names(result, question: str) -> list[str]:
     return [m["name"] for m in mistakes]
 
 
+def _known_fix(question: str, name: str) -> str:
+    """The fix of a mistake the grader may name for ``question``: one of its catalogue, or a known loss (the right
+    one, or one of its formula mistakes) times a factor of simgrade.mistakes, named after the family."""
+    known = {m.name: m for m in CATALOGUE if m.question == question}
+    if name in known:
+        return known[name].fix
+    scaled = re.fullmatch(re.escape(SCALED) + r" \((.+)\)", name)
+    if scaled:
+        return f"return the loss itself, without the factor {scaled.group(1)}"
+    family, _, factor = name.rpartition(", times ")
+    assert family in known and known[family].formula is not None, f"{name!r} is no mistake the grader knows"
+    return f"{known[family].fix}; and drop the factor {factor}"
+
+
 def check_common(name: str, folder: Path, result) -> None:
     """What every case must show, whatever its grade."""
     jsonschema.validate(result.to_gradescope(), SCHEMA)
     for question in CODE:
         tests = [t for t in result.tests if t.question == question]
         for mistake in _names(result, question):
-            known = {m.name: m for m in CATALOGUE if m.question == question}
-            assert mistake in known
-            fix = known[mistake].fix
+            fix = _known_fix(question, mistake)
             for test in tests:
                 if test.status == "failed" and not test.output.startswith("not scored"):
                     assert f"Known mistake: {mistake}. Fix: {fix}" in test.output, (

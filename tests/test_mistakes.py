@@ -28,6 +28,8 @@ CATALOGUE = [m for q in QUESTIONS for m in catalogue(q)]
 FUNCTION_OF = {q.question: q.function for q in QUESTIONS}
 REFERENCE = {q.function: q.reference for q in QUESTIONS}
 FORMULAS = [m for m in CATALOGUE if m.formula is not None]
+GRADIENTS = [m for m in CATALOGUE if m.gradient is not None]
+RUBRIC = {q.question: q.rubric for q in QUESTIONS}
 MARGIN = 10  # "different" means more than ten times the grader's tolerance apart on some battery input
 SEEDS = (0, 2**63 + 12345, 0x5EED_D16E_57AB_C0DE)  # the default battery, and two a submission's digest could give
 
@@ -74,7 +76,8 @@ def test_entries_are_well_formed():
         assert mistake.name.strip() and mistake.name == mistake.name.strip(), mistake
         assert mistake.question in FUNCTION_OF, mistake
         assert len(mistake.fix.strip()) > 10, f"{mistake.name}: a fix the student can act on"
-        assert (mistake.formula is None) != (mistake.symptom is None), f"{mistake.name}: exactly one of formula, symptom"
+        kinds = [k for k in (mistake.formula, mistake.symptom, mistake.gradient) if k is not None]
+        assert len(kinds) == 1, f"{mistake.name}: exactly one of formula, symptom, gradient"
         assert (mistake.name, mistake.question) not in seen, f"{mistake.name} twice for {mistake.question}"
         seen.add((mistake.name, mistake.question))
 
@@ -149,8 +152,107 @@ def test_a_wrong_form_is_named_only_beside_the_loss_numbers(name, function):
 
 def test_every_mistake_is_documented_for_tas():
     text = (PROJECT_ROOT / "docs" / "MISTAKES.md").read_text(encoding="utf-8")
-    rows = {(m.group(1).strip(), m.group(2).strip()) for m in re.finditer(r"^\|\s*([^|]+?)\s*\|\s*(7b|8a)\s*\|", text, re.M)}
+    table = {(m.group(1).strip(), m.group(2)): m.group(3).strip()
+             for m in re.finditer(r"^\|\s*([^|]+?)\s*\|\s*(7b|8a)\s*\|([^|]+)\|", text, re.M)}
+    rows = set(table)
+    wrong_points = [(name, q, table[(name, q)]) for (name, q) in rows
+                    if (name, q) in {(m.name, m.question) for m in CATALOGUE}
+                    and table[(name, q)] != _points_text(RUBRIC[q].get(name))]
+    assert not wrong_points, f"the points column of docs/MISTAKES.md differs from the question files' rubric: {wrong_points}"
     missing = [(m.name, m.question) for m in CATALOGUE if (m.name, m.question) not in rows]
     assert not missing, f"add these to the tables of docs/MISTAKES.md: {missing}"
     stale = rows - {(m.name, m.question) for m in CATALOGUE}
     assert not stale, f"docs/MISTAKES.md lists mistakes the catalogue does not have: {sorted(stale)}"
+
+
+def _points_text(points) -> str:
+    return "by its properties" if points is None else f"{points:g}"
+
+
+# ---------------------------------------------------------------------- gradient mistakes
+def _gradients(function, loss, case) -> dict[str, np.ndarray]:
+    probe = make_probe(case)
+    modules, batches = probe.reference_inputs()
+    named = [(f"{m}.{n}", p) for m, module in modules.items() for n, p in module.named_parameters()]
+    grads = torch.autograd.grad(loss(*probe.arguments(modules, batches)), [p for _, p in named], allow_unused=True)
+    return {name: (torch.zeros_like(p) if g is None else g).numpy() for (name, p), g in zip(named, grads)}
+
+
+def _with_gradients(function, loss, seed=0) -> Comparison:
+    """A function with the right values whose gradients are ``loss``'s (parameters it leaves untouched: absent)."""
+    observations = []
+    for case in value_cases(function, seed):
+        expected, expected_grads = reference_result(make_probe(case))
+        grads = {n: g for n, g in _gradients(function, loss, case).items() if np.any(g)}
+        observations.append(Observation(case, RIGHT_TENSOR, np.asarray(expected), grads, expected, expected_grads))
+    return Comparison(function, "graded", observations)
+
+
+@pytest.mark.parametrize("mistake", GRADIENTS, ids=lambda m: f"{m.question}:{m.name}")
+@pytest.mark.parametrize("seed", SEEDS[:2], ids=lambda seed: f"seed{seed:x}")
+def test_a_student_whose_gradients_are_the_mistakes_gets_exactly_that_diagnosis(mistake, seed):
+    function = FUNCTION_OF[mistake.question]
+    assert [m.name for m in diagnose(_with_gradients(function, mistake.gradient, seed))] == [mistake.name]
+
+
+@pytest.mark.parametrize("mistake", GRADIENTS, ids=lambda m: f"{m.question}:{m.name}")
+def test_a_gradient_mistake_is_not_named_for_other_gradients(mistake):
+    """The right gradients, or the mistake's own scaled by 1.5 (a control: close, but not its), name nothing."""
+    function = FUNCTION_OF[mistake.question]
+    assert [m.name for m in diagnose(_with_gradients(function, REFERENCE[function]))] == []
+    scaled = lambda *args: 1.5 * mistake.gradient(*args) - 0.5 * mistake.gradient(*args).detach()  # same value
+    assert mistake.name not in [m.name for m in diagnose(_with_gradients(function, scaled))]
+
+
+# ------------------------------------------------------------------- a known loss times a factor
+def _values(function, loss, seed=0) -> Comparison:
+    """A function whose value on each battery input is ``loss(case, expected)``, in the right form."""
+    observations = []
+    for case in value_cases(function, seed):
+        probe = make_probe(case)
+        expected, grads = reference_result(probe)
+        value = float(np.dtype(case.dtype).type(loss(case, probe, expected)))
+        observations.append(Observation(case, RIGHT_TENSOR, np.asarray(value), {}, expected, grads))
+    return Comparison(function, "graded", observations)
+
+
+def _formula(mistake_name: str, question: str):
+    mistake = next(m for m in FORMULAS if m.name == mistake_name and m.question == question)
+
+    def value(case, probe, expected):
+        modules, batches = probe.reference_inputs()
+        with torch.no_grad():
+            return float(mistake.formula(*probe.arguments(modules, batches)))
+
+    return value
+
+
+@pytest.mark.parametrize("function, loss, name", [
+    ("contrastive_loss", lambda c, p, e: _formula("SimCLR (NT-Xent) loss over 2B views", "8a")(c, p, e) * c.batch / (c.batch - 1),
+     "SimCLR (NT-Xent) loss over 2B views, times B/(B-1)"),
+    ("contrastive_loss", lambda c, p, e: _formula("SimCLR (NT-Xent) loss over 2B views", "8a")(c, p, e)
+     * c.scalar_values()["tau"] / 0.07, "SimCLR (NT-Xent) loss over 2B views, times tau/0.07"),
+    ("contrastive_loss", lambda c, p, e: 2 * e, "the right loss times a constant factor (2)"),
+    ("contrastive_loss", lambda c, p, e: _formula("symmetric (CLIP) loss", "8a")(c, p, e) / c.batch,
+     "symmetric (CLIP) loss, times 1/B"),
+    ("autoencoder_loss", lambda c, p, e: e / c.batch, "the right loss times a constant factor (1/B)"),
+])
+def test_a_known_loss_times_a_factor_is_named_with_its_family_and_factor(function, loss, name):
+    """B = 1 makes B/(B-1) infinite: a student's code raises there, and the other inputs name it (here that
+    input is left out, as an error reply would be)."""
+    comparison = _values(function, lambda c, p, e: loss(c, p, e) if c.batch > 1 or "B-1" not in name else 0.0)
+    if "B-1" in name:
+        comparison.observations = [o for o in comparison.observations if o.case.batch > 1]
+    named = diagnose(comparison)
+    assert [m.name for m in named] == [name]
+    question = next(q for q in QUESTIONS if q.function == function)
+    family = name.rpartition(", times ")[0]
+    lines = [question.rubric.get(family), question.rubric.get("the right loss times a constant factor")]
+    assert named[0].credit == min(c for c in lines if c is not None)
+
+
+@pytest.mark.parametrize("function", sorted(REFERENCE))
+def test_a_loss_times_no_known_factor_is_not_named(function):
+    """Controls: the right loss times 1.37, and times B + 1/3 (no factor of the list), name nothing."""
+    assert diagnose(_values(function, lambda c, p, e: 1.37 * e)) == []
+    assert diagnose(_values(function, lambda c, p, e: (c.batch + 1 / 3) * e)) == []

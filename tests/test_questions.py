@@ -3,7 +3,7 @@
 The engine (simgrade/) knows no homework: these tests write a question file for the symmetric
 (CLIP) loss of reference/losses.py into a temporary folder, point SIMGRADE_QUESTIONS at it beside
 answers/questions/, change no other file, and grade a correct submission (full marks), a
-one-directional one (partial credit, the mistake named) and the handout's stub (0). The handout
+one-directional one (the rubric's points, the mistake named) and the handout's stub (0). The handout
 then carries its stub. Question files are validated on load, with errors that name the valid choices.
 """
 from __future__ import annotations
@@ -46,8 +46,9 @@ QUESTION = CodeQuestion(
     mistakes=(
         Mistake("one direction only", "average the cross-entropy over the rows and over the columns: "
                 "(F.cross_entropy(logits, t) + F.cross_entropy(logits.T, t)) / 2",
-                formula=lambda enc, b1, b2, tau: info_nce(enc(b1), enc(b2), tau), credit=2),
+                formula=lambda enc, b1, b2, tau: info_nce(enc(b1), enc(b2), tau)),
     ),
+    rubric={"one direction only": 6},  # a sound loss that trains as well, not the symmetric one asked for
     stub=STUB,
 )
 '''
@@ -110,12 +111,14 @@ def test_a_third_question_from_one_file_is_graded(third, sandbox, tmp_path):
     assert correct.extra["mistakes"]["9"] == []
 
     one_way = grade(_submission(tmp_path, "one_way", ONE_DIRECTION), sandbox, third)
-    assert _points(one_way, "9") == (2, 10), [t.output for t in one_way.tests if t.question == "9"]
+    assert _points(one_way, "9") == (6, 10), [t.output for t in one_way.tests if t.question == "9"]
     fix = question.mistakes[0].fix
-    assert one_way.extra["mistakes"]["9"] == [{"name": "one direction only", "fix": fix, "credit": 2}]
-    value = next(t for t in one_way.tests if t.number == "9.1")
+    assert one_way.extra["mistakes"]["9"] == [{"name": "one direction only", "fix": fix, "credit": 6}]
+    value, gradient = (next(t for t in one_way.tests if t.number == n) for n in ("9.1", "9.2"))
     assert f"Known mistake: one direction only. Fix: {fix}." in value.output
-    assert "Partial credit for a known mistake: 2 of 5 points." in value.output
+    assert (value.score, value.status, gradient.score, gradient.status) == (5, "failed", 1, "failed")
+    rubric = "Rubric: with the known mistake 'one direction only', symmetric_contrastive_loss earns 6 of 10 points."
+    assert rubric in value.output and rubric in gradient.output
     assert "smallest input found where the value differs" in value.output
 
     stub = tmp_path / "stub"
@@ -150,7 +153,7 @@ def test_the_handout_carries_the_third_stub(third, tmp_path):
     ('{"value": 5, "gradients": 3}', "unknown property 'gradients'; valid: value, gradient, form, inputs_untouched"),
     ('{"gradient": 3}', "'value' is required"),
     ('{"value": 0}', "must be a positive number"),
-    ('{"value": 1}', "credit 2 must lie in [0, 1]"),
+    ('{"value": 5, "gradient": 1}', "rubric: 'one direction only' = 6 must be a number of points in [0, 6)"),
 ])
 def test_points_are_validated(tmp_path, points, message):
     with pytest.raises(QuestionError, match=None) as error:
@@ -165,7 +168,11 @@ def test_points_are_validated(tmp_path, points, message):
     ('Input(2, 2, "float64", {"tau": 0.5})', 'Input(2, 2, "float16", {"tau": 0.5})', "unknown dtype 'float16'"),
     ('scalars={"tau": (1.0, 0.5, 0.1)}', 'scalars={"temp": (1.0,)}', "search: unknown scalar 'temp'; valid: tau"),
     ('stub=STUB,', 'stub="",', "stub must hold the handout's 'def symmetric_contrastive_loss(...)'"),
-    ('credit=2', 'credit=2, symptom=len', "give exactly one of formula, symptom"),
+    ('enc(b2), tau)),', 'enc(b2), tau), symptom=len),', "give exactly one of formula, symptom, gradient"),
+    ('rubric={"one direction only": 6}', 'rubric={}', "rubric: no line for the mistakes ['one direction only']"),
+    ('rubric={"one direction only": 6}', 'rubric={"one direction only": 6, "one direction": 2}',
+     "rubric: unknown mistakes ['one direction']"),
+    ('rubric={"one direction only": 6}', 'rubric={"one direction only": "6"}', "must be a number of points"),
     ('QUESTION = CodeQuestion(', 'QUESTIONS = CodeQuestion(', "defines no QUESTION = CodeQuestion(...)"),
 ])
 def test_question_files_are_validated(tmp_path, old, new, message):

@@ -6,7 +6,7 @@ the inputs, the points and the known mistakes. docs/MISTAKES.md explains each mi
 import torch.nn.functional as F
 
 from reference.losses import autoencoder_loss
-from simgrade.question import CodeQuestion, Decoder, Encoder, Images, Input, Mistake, Notebook
+from simgrade.question import SCALED, CodeQuestion, Decoder, Encoder, Images, Input, Mistake, Notebook
 
 
 def _terms(enc, dec, batch):
@@ -59,7 +59,32 @@ QUESTION = CodeQuestion(
         Mistake("binary cross-entropy instead of MSE",
                 "the images are in [-1, 1], not probabilities: use F.mse_loss(recon, batch)",
                 formula=lambda enc, dec, x: F.binary_cross_entropy_with_logits(dec(enc(x)), x)),
+        Mistake("encoder detached (only the decoder trains)",
+                "let the gradient reach the encoder: no .detach() (or torch.no_grad()) around enc(batch)",
+                gradient=lambda enc, dec, x: F.mse_loss(dec(enc(x).detach()), x)),
     ),
+    rubric={  # points of 10 when the mistake is named, and why (docs/MISTAKES.md has the table)
+        "half the MSE": 8,  # a constant 1/2: the same minimiser and nearly the same training
+        "per-sample sum": 7,  # 3HW times the mean: the same minimiser, a larger step
+        "RMSE instead of MSE": 7,  # a monotone function of the MSE: same minimiser, gradients in the same direction
+        "sum instead of mean": 6,  # B 3HW times the mean: the same minimiser, the step far too large
+        SCALED: 6,  # as above
+        "Huber (smooth L1) instead of MSE": 5,  # half the MSE for small errors, L1 for large ones
+        "L1 instead of squared error": 4,  # another estimator (the median): blurs differently
+        "encoder detached (only the decoder trains)": 3,  # the features stay random: nothing is learned for Q7
+        "binary cross-entropy instead of MSE": 2,  # targets in [-1, 1] are no probabilities
+        "sign flipped": 0,  # maximises the error
+        # the engine's symptoms: the right numbers in a form that breaks training
+        "detached or no-grad graph": 3,  # right numbers, but nothing can train
+        ".item() returns a Python number": 3,
+        "NumPy value returned": 3,
+        "loss.backward() called inside the loss": 6,
+        "per-row losses not reduced": 6,
+        "hard-coded batch size": 5,
+        "breaks at batch size 1": 8,
+        "inputs modified in place": 8,
+        "Tensor subclass returned": 9,
+    },
     stub=STUB,
     notebook=Notebook("train_autoencoder", ("batch",), assigns="loss", bound=("device",)),
 )

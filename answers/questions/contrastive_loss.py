@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from reference.losses import clip_loss, contrastive_loss, info_nce
-from simgrade.question import (CodeQuestion, Encoder, Input, Mistake, Notebook, PositivePair, Scalar, Search, Stress,
-                               not_finite_on)
+from simgrade.question import (SCALED, CodeQuestion, Encoder, Input, Mistake, Notebook, PositivePair, Scalar, Search,
+                               Stress, not_finite_on)
 
 
 def _logits(enc, b1, b2, tau):
@@ -127,7 +127,60 @@ QUESTION = CodeQuestion(
                 formula=lambda enc, b1, b2, tau: 2 * clip_loss(enc(b1), enc(b2), tau)),
         Mistake("exp overflow", "exp(logits) overflows for small tau: use F.cross_entropy or logsumexp (subtract the row max)",
                 symptom=not_finite_on("small_tau")),
+        Mistake("targets shifted (torch.arange(B).roll(1))",
+                "the positive of row i is column i itself: targets = torch.arange(B), not shifted",
+                formula=lambda enc, b1, b2, tau: F.cross_entropy(_logits(enc, b1, b2, tau), _targets(len(b1)).roll(1))),
+        Mistake("features normalised over the batch (dim=0)",
+                "F.normalize works on each feature vector: dim=1 (or -1), not dim=0 across the batch",
+                formula=lambda enc, b1, b2, tau: info_nce(F.normalize(enc(b1), dim=0), F.normalize(enc(b2), dim=0), tau)),
+        Mistake("features divided by the Frobenius norm",
+                "divide each row by its own norm (F.normalize(z, dim=1)), not the whole [B, d] matrix by z.norm()",
+                formula=lambda enc, b1, b2, tau: info_nce(enc(b1) / enc(b1).norm(), enc(b2) / enc(b2).norm(), tau)),
+        Mistake("stop-gradient on batch2's features",
+                "let the gradient flow through both views: no .detach() on enc(batch2)",
+                gradient=lambda enc, b1, b2, tau: info_nce(enc(b1), enc(b2).detach(), tau)),
+        Mistake("stop-gradient on batch1's features",
+                "let the gradient flow through both views: no .detach() on enc(batch1)",
+                gradient=lambda enc, b1, b2, tau: info_nce(enc(b1).detach(), enc(b2), tau)),
     ),
+    rubric={  # points of 10 when the mistake is named, and why (docs/MISTAKES.md has the table)
+        "hard-coded temperature 0.07": 7,  # right at the course's tau; ignores the argument
+        "swapped direction": 7,  # the same loss over columns: an encoder trains as well, but not the one asked for
+        "symmetric (CLIP) loss": 7,  # a sound loss that trains as well; not the one-directional one asked for
+        "sum instead of mean": 7,  # B times the loss: the same minimiser, the learning rate B times too large
+        SCALED: 7,  # as above: the minimiser is right, the scale is not
+        "doubled temperature": 6,  # tau misused, but the loss trains nearly as well at 2 tau
+        "distance logits without the 1/2": 6,  # the temperature halved; trains
+        "symmetric loss summed": 6,  # both directions, twice the scale
+        "positive left out of the denominator": 6,  # the decoupled loss: trains, but -inf at B = 1 and not the one asked for
+        "SimCLR (NT-Xent) loss over 2B views": 6,  # a sound contrastive loss, not this homework's
+        "stop-gradient on batch2's features": 5,  # trains through one view only: half the signal
+        "stop-gradient on batch1's features": 5,
+        "missing temperature": 4,  # tau = 1: logits in [-1, 1], the features barely spread (Q5)
+        "temperature applied twice": 4,  # tau^2 = 0.0049: far too sharp, unstable
+        "temperature divides the loss, not the logits": 4,  # the landscape of tau = 1, rescaled
+        "probabilities instead of log-probabilities": 3,  # gradients vanish where p is small: trains poorly
+        "temperature multiplied instead of divided": 2,  # logits within +-0.07: almost no signal
+        "features normalised over the batch (dim=0)": 2,  # rows no longer unit vectors: logits couple the batch
+        "features divided by the Frobenius norm": 2,  # logits shrink with B: the temperature is effectively B tau
+        "the same batch twice": 1,  # the positive is the view itself: nothing is learned about augmentations
+        "no negatives (positive logits only)": 1,  # nothing pushes features apart: collapse
+        "wrong targets (all zeros)": 0,  # every row's positive is column 0: not the task
+        "targets shifted (torch.arange(B).roll(1))": 0,  # each view paired with another image: not the task
+        "sign flipped": 0,  # maximises the loss
+        "skipping the encoder": 0,  # no gradient reaches the encoder
+        "exp overflow": 8,  # right, but NaN at small tau (0.01) in float32
+        # the engine's symptoms: the right numbers in a form that breaks training
+        "detached or no-grad graph": 3,  # right numbers, but the encoder cannot train
+        ".item() returns a Python number": 3,
+        "NumPy value returned": 3,
+        "loss.backward() called inside the loss": 6,  # trains once, then the training loop's backward fails
+        "per-row losses not reduced": 6,  # loss.backward() needs a scalar: training stops at once
+        "hard-coded batch size": 5,  # right only at the course's B = 256
+        "breaks at batch size 1": 8,  # an edge case the course never meets
+        "inputs modified in place": 8,  # the caller's batches change under it
+        "Tensor subclass returned": 9,
+    },
     stub=STUB,
     notebook=Notebook("train_contrastive", ("batch1", "batch2"), assigns="loss", bound=("device",)),
 )
