@@ -169,7 +169,7 @@ class Mistake:
         return {"name": self.name, "fix": self.fix, "credit": self.credit}
 
 
-SCALED = "the right loss times a constant factor"
+SCALED = "the right loss times a factor"
 """The rubric's name for the reference times a factor of :data:`simgrade.mistakes.FACTORS` (e.g. B/(B-1)); a
 known mistake times such a factor is named after it and earns at most its credit."""
 

@@ -232,10 +232,10 @@ def _formula(mistake_name: str, question: str):
      "SimCLR (NT-Xent) loss over 2B views, times B/(B-1)"),
     ("contrastive_loss", lambda c, p, e: _formula("SimCLR (NT-Xent) loss over 2B views", "8a")(c, p, e)
      * c.scalar_values()["tau"] / 0.07, "SimCLR (NT-Xent) loss over 2B views, times tau/0.07"),
-    ("contrastive_loss", lambda c, p, e: 2 * e, "the right loss times a constant factor (2)"),
+    ("contrastive_loss", lambda c, p, e: 2 * e, "the right loss times a factor (2)"),
     ("contrastive_loss", lambda c, p, e: _formula("symmetric (CLIP) loss", "8a")(c, p, e) / c.batch,
      "symmetric (CLIP) loss, times 1/B"),
-    ("autoencoder_loss", lambda c, p, e: e / c.batch, "the right loss times a constant factor (1/B)"),
+    ("autoencoder_loss", lambda c, p, e: e / c.batch, "the right loss times a factor (1/B)"),
 ])
 def test_a_known_loss_times_a_factor_is_named_with_its_family_and_factor(function, loss, name):
     """B = 1 makes B/(B-1) infinite: a student's code raises there, and the other inputs name it (here that
@@ -247,7 +247,7 @@ def test_a_known_loss_times_a_factor_is_named_with_its_family_and_factor(functio
     assert [m.name for m in named] == [name]
     question = next(q for q in QUESTIONS if q.function == function)
     family = name.rpartition(", times ")[0]
-    lines = [question.rubric.get(family), question.rubric.get("the right loss times a constant factor")]
+    lines = [question.rubric.get(family), question.rubric.get("the right loss times a factor")]
     assert named[0].credit == min(c for c in lines if c is not None)
 
 

@@ -136,6 +136,17 @@ QUESTION = CodeQuestion(
         Mistake("features divided by the Frobenius norm",
                 "divide each row by its own norm (F.normalize(z, dim=1)), not the whole [B, d] matrix by z.norm()",
                 formula=lambda enc, b1, b2, tau: info_nce(enc(b1) / enc(b1).norm(), enc(b2) / enc(b2).norm(), tau)),
+        Mistake("binary cross-entropy per pair (one-vs-rest)",
+                "the softmax runs over each row: F.cross_entropy(logits, torch.arange(B)), not a sigmoid per entry "
+                "(F.binary_cross_entropy_with_logits against torch.eye(B))",
+                formula=lambda enc, b1, b2, tau: F.binary_cross_entropy_with_logits(
+                    _logits(enc, b1, b2, tau), torch.eye(len(b1), dtype=b1.dtype))),
+        Mistake("label smoothing", "the targets are exact: F.cross_entropy(logits, targets) without label_smoothing",
+                formula=lambda enc, b1, b2, tau: F.cross_entropy(_logits(enc, b1, b2, tau), _targets(len(b1)),
+                                                                 label_smoothing=0.1)),
+        Mistake("Euclidean distance logits (not squared)",
+                "-||u-v||^2/(2*tau) equals u.v/tau up to a constant; -||u-v||/tau (cdist, not squared) is another loss",
+                formula=lambda enc, b1, b2, tau: F.cross_entropy(-torch.cdist(enc(b1), enc(b2)) / tau, _targets(len(b1)))),
         Mistake("stop-gradient on batch2's features",
                 "let the gradient flow through both views: no .detach() on enc(batch2)",
                 gradient=lambda enc, b1, b2, tau: info_nce(enc(b1), enc(b2).detach(), tau)),
@@ -154,6 +165,9 @@ QUESTION = CodeQuestion(
         "symmetric loss summed": 6,  # both directions, twice the scale
         "positive left out of the denominator": 6,  # the decoupled loss: trains, but -inf at B = 1 and not the one asked for
         "SimCLR (NT-Xent) loss over 2B views": 6,  # a sound contrastive loss, not this homework's
+        "label smoothing": 7,  # a common regulariser: trains as well, not the loss asked for
+        "Euclidean distance logits (not squared)": 5,  # a sound similarity, but not the dot product's loss
+        "binary cross-entropy per pair (one-vs-rest)": 4,  # trains, but the negatives don't compete in one softmax
         "stop-gradient on batch2's features": 5,  # trains through one view only: half the signal
         "stop-gradient on batch1's features": 5,
         "missing temperature": 4,  # tau = 1: logits in [-1, 1], the features barely spread (Q5)
