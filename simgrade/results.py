@@ -159,24 +159,28 @@ class GradeResult:
 
 
 # ------------------------------------------------------------------------------- results on disk
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename: never a half-written file."""
+    """Write ``text`` to ``path`` through a temporary file and a rename: never a half-written file. The file
+    gets the mode a plain ``open`` would give it (0644 under umask 022, group-readable under 002), not the
+    temporary file's 0600: the TAs' group reads a class's results."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp", encoding="utf-8",
                                      newline="") as f:
         f.write(text)
+        os.fchmod(f.fileno(), 0o666 & ~_umask())
     os.replace(f.name, path)
 
 
 def write_json_atomic(path: Path, data: dict) -> None:
-    """Write JSON to ``path`` through a temporary file and a rename: never a half-written result."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, allow_nan=False)
-        f.write("\n")
-    os.replace(f.name, path)
+    """Write JSON to ``path`` as :func:`write_text_atomic` does: never a half-written result."""
+    write_text_atomic(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
 
 
 def result_path(out_dir: Path, name: str) -> Path:

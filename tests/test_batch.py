@@ -97,6 +97,13 @@ def test_all_outputs_present(batch):
     assert "7/7 graded" in stderr
 
 
+def test_outputs_are_readable_by_the_tas_group(batch):
+    """A plain open()'s mode under the umask (here 022 or 002), never a temporary file's 0600."""
+    _, out, _, _, _ = batch
+    modes = {p.name: p.stat().st_mode & 0o777 for p in out.iterdir()}
+    assert all(mode & 0o040 for mode in modes.values()), modes
+
+
 def test_results_follow_the_schema(batch, key):
     _, out, _, _, _ = batch
     for name in FOLDERS:
