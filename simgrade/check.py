@@ -8,8 +8,9 @@ and only its form is reported: a 0-dim tensor, finite, carrying gradient to ever
 left unchanged. No reference is computed and no value is shown.
 
 The engine knows no homework: items, functions and their arguments come from the key and the
-question files. Reading a written value uses :mod:`simgrade.written`'s public table of kinds
-(:data:`~simgrade.written.KINDS`: each kind's ``normalise``), the same normalisation grading uses.
+question files. The written answers are read by :func:`simgrade.reading.echo`, the reading grading
+uses, from each item's form (:func:`simgrade.written.field_form`); the kit's ``check_submission.py``
+holds a copy of that code, so both echo alike.
 """
 from __future__ import annotations
 
@@ -17,14 +18,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from simgrade.key import Key, KeyItem
+from simgrade.key import Key
+from simgrade.reading import Echo
 from simgrade.text import untrusted
 
 CHECK_SEED = 0x5EED_C4EC
 """The public inputs' seeds start here (graded inputs come from a 64-bit digest of the submission)."""
 CHECK_CASES = 3
 """Public inputs per function: the first shapes of its question's battery."""
-NOT_SCORED = ("; scored 0.", " scored 0.", "; scored 0")
 
 
 @dataclass
@@ -34,16 +35,10 @@ class CheckReport:
     title: str
     notes: list[str] = field(default_factory=list)
     """Submission-level messages (isolation, discovery, loading), each once."""
-    written_notes: list[str] = field(default_factory=list)
-    """answers.toml's file-level messages (missing, not UTF-8, TOML syntax error, unknown keys), each once."""
-    read: list[tuple[str, str]] = field(default_factory=list)
-    """(entry, how it was read) per written entry read."""
-    unread: list[tuple[str, str]] = field(default_factory=list)
-    """(entry, why not) per written entry that could not be read."""
+    written: Echo = field(default_factory=lambda: Echo([], [], [], 0))
+    """How each written entry was read, or why not, and answers.toml's file-level messages."""
     code: list[tuple[str, list[tuple[bool, str]]]] = field(default_factory=list)
     """(function heading, [(ok, line)]) per code question."""
-    entries: int = 0
-    """Written entries the key has (one per item, one per element of a yes/no list)."""
 
     def text(self) -> str:
         title = untrusted(self.title, 200, multiline=False)
@@ -51,145 +46,25 @@ class CheckReport:
                  "This check shows how the grader reads your submission. It says nothing about your grade:",
                  "it has no answer key.", ""]
         lines += [f"  {untrusted(n, 2000)}".replace("\n", "\n    ") for n in dict.fromkeys(self.notes) if n.strip()]
-        lines += ["", "Written answers (answers.toml)"]
-        lines += [f"  ! {untrusted(n, 2000)}".replace("\n", "\n    ") for n in self.written_notes]
-        lines += [f"  {untrusted(entry, 120, multiline=False)}: {untrusted(how, 400, multiline=False)}"
-                  for entry, how in self.read]
-        if self.unread:
-            lines += ["", f"  Not read ({len(self.unread)}; each scores 0 as it stands):"]
-            lines += [f"  ! {untrusted(entry, 120, multiline=False)}: {untrusted(why, 600, multiline=False)}"
-                      for entry, why in self.unread]
-        lines += ["", "Code"]
+        lines += ["", *self.written.lines(), "", "Code"]
         for heading, results in self.code:
             lines.append(f"  {untrusted(heading, 300, multiline=False)}")
             lines += [f"    [{'ok' if ok else '!!'}] {untrusted(line, 1500)}".replace("\n", "\n         ")
                       for ok, line in results]
         ran = sum(all(ok for ok, _ in results) for _, results in self.code)
-        lines += ["", f"Summary: {len(self.read)} of {self.entries} written entries read; "
-                      f"{ran} of {len(self.code)} functions found and of the expected form."]
+        lines += ["", f"Summary: {self.written.summary()}; {ran} of {len(self.code)} functions found and of the "
+                      "expected form."]
         return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------- written answers
 
-def _parse(answers: bytes | None, broken: dict | None = None) -> dict | None:
-    """The document as grading reads it (line by line when the TOML is broken), or None (grade_written's notes say why)."""
-    from simgrade.written import read_answers
-
-    try:
-        data, _ = read_answers(answers, [], broken if broken is not None else {})
-    except Exception:  # noqa: BLE001 - the file is not read; grade_written's notes say why
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _plain(message: str) -> str:
-    """A written.py refusal without its scoring words."""
-    text = str(message).strip()
-    for tail in NOT_SCORED:
-        if text.endswith(tail):
-            text = text[: -len(tail)].rstrip(" ;.") + "."
-    return text
-
-
-def _shown(item: KeyItem, normalised, key: Key) -> str:
-    """How a normalised value is shown: the form the grader compares (never the key's answer)."""
-    if item.kind in ("yesno", "yesno_list"):
-        verdict, rest = (normalised[0], normalised[1]) if isinstance(normalised, tuple) else (normalised, "")
-        return f'read as "{verdict}"' + ("; the words after it are kept for the TA" if rest else "")
-    if item.kind == "choice":
-        return f'read as "{normalised}"'
-    if item.kind == "set":
-        return ("read as none of the options" if not normalised
-                else "read as the set {" + ", ".join(f'"{o}"' for o in sorted(normalised)) + "}")
-    if item.kind == "interval":
-        low, high = normalised[0], normalised[1]
-        is_open = len(normalised) > 2 and bool(normalised[2])
-        return f"read as the interval [{low:g}, {high:g}]" + (" with an open end" if is_open else "")
-    if item.kind == "expression":
-        from simgrade.expressions import parse_expression
-
-        expr = parse_expression(str(normalised), item.symbols, key.max_expression_length)  # raises ExpressionError
-        return f"read as the expression {expr}"
-    return f"read as {normalised!r}"
-
-
-def _choice_alias(item: KeyItem, value) -> bool:
-    """The value is one of the key's bare aliases of a choice (an alias of the answer itself): which option it
-    stands for is not shown, as that would give the answer away."""
-    from simgrade.written import normalised_word
-
-    if item.kind != "choice" or not isinstance(value, str):
-        return False
-    bare = {normalised_word(a) for a in item.accepted if "=" not in a}
-    return normalised_word(value) in bare and normalised_word(value) not in {normalised_word(o) for o in item.options}
-
-
-def _read_value(item: KeyItem, value, key: Key, kind) -> tuple[bool, str]:
-    """(read, how or why not) for one value of an item (one element of a yes/no list)."""
-    from simgrade.written import NOT_ANSWERED
-
-    if isinstance(value, str) and not value.strip():
-        return False, NOT_ANSWERED
-    try:
-        value = kind.prepare(value)
-        normalised = kind.normalise(item, value)
-        if _choice_alias(item, value):
-            return True, "read as an accepted spelling of one of the options"
-        return True, _shown(item, normalised, key)
-    except RecursionError:
-        return False, "nests too deeply to read"
-    except Exception as error:  # noqa: BLE001 - written.py's refusals (_Refused, _Unanswered), ExpressionError
-        message = str(error)
-        if not message:  # _Unanswered
-            return False, NOT_ANSWERED
-        return False, _plain(message)
-
-
 def read_written(answers: bytes | None, key: Key, report: CheckReport) -> None:
     """Echo how every written entry was read, or why not; file-level problems once."""
-    from simgrade.written import KINDS, NOT_ANSWERED, YESNO_FORM, form_of, grade_written
+    from simgrade.reading import echo
+    from simgrade.written import field_form
 
-    report.written_notes += grade_written(answers, key).notes  # file-level only; its scores are dropped
-    report.entries = sum(len(i.answer) if KINDS.get(i.kind) is not None and KINDS[i.kind].each else 1 for i in key.items)
-    broken: dict[str, str] = {}  # field -> why its line could not be read (a file read line by line)
-    data = _parse(answers, broken)
-    if data is None:
-        report.unread.append((f"all {report.entries} entries", "the file was not read (see above)"))
-        return
-    for item in key.items:
-        kind = KINDS.get(item.kind)
-        section = data.get(item.section)
-        value = section.get(item.key) if isinstance(section, dict) else None
-        if kind is None:
-            report.unread.append((item.field, f"unknown item kind {item.kind!r} (a problem of the key)"))
-        elif value is None and isinstance(broken.get(item.field), str):
-            report.unread.append((item.field, _plain(broken[item.field])))
-        elif value is None:
-            n = len(item.answer) if kind.each else 1
-            why = f"{NOT_ANSWERED} (expected {form_of(item)})" + (f"; {n} entries" if n > 1 else "")
-            report.unread.append((item.field, why))
-        elif kind.each:
-            n = len(item.answer)
-            if not isinstance(value, list):
-                report.unread.append((item.field, f"expected {form_of(item)}, written as a TOML list"))
-                continue
-            for i in range(n):
-                label = f"{item.field} ({i + 1} of {n})"
-                if i >= len(value):
-                    report.unread.append((label, f"{NOT_ANSWERED} (the list has only {len(value)} entries)"))
-                    continue
-                ok, how = _read_value(item, value[i], key, kind)
-                if not ok and how == NOT_ANSWERED:
-                    how = f"{NOT_ANSWERED} (expected {YESNO_FORM})"
-                (report.read if ok else report.unread).append((label, how))
-            if len(value) > n:
-                report.unread.append((item.field, f"the list has {len(value)} entries, {n} expected; extras ignored"))
-        else:
-            ok, how = _read_value(item, value, key, kind)
-            if not ok and how == NOT_ANSWERED:
-                how = f"{NOT_ANSWERED} (expected {form_of(item)})"
-            (report.read if ok else report.unread).append((item.field, how))
+    report.written = echo(answers, [field_form(item, key.max_expression_length) for item in key.items])
 
 
 # ----------------------------------------------------------------------------- code
@@ -212,7 +87,7 @@ def form_results(replies: list[tuple], cases: list) -> list[tuple[bool, str]]:
             if status == "error" and reply.get("error_type") == "NotImplementedError":
                 why = "still raises NotImplementedError (the FIXME stub is not filled in)"
             elif status == "error":
-                where = "; ".join(clean_paths(w) for w in reply.get("where", []))
+                where = reply.get("where", "")
                 why = f"raised {clean_paths(reply.get('error', ''))}" + (f" (at {where})" if where else "")
             elif status == "timeout":
                 why = "ran over its time limit"
@@ -258,10 +133,10 @@ def form_results(replies: list[tuple], cases: list) -> list[tuple[bool, str]]:
 
 def run_functions(submission, sandbox, key: Key, report: CheckReport) -> None:
     """Find and run every code question's function on public inputs, in the sandbox."""
-    from simgrade.grade import program_message
+    from simgrade.discover import locate
     from simgrade.sandbox import SandboxError, Session
 
-    programs = [program_message(p) for p in submission.programs.values()]
+    programs = [p.message() for p in submission.programs.values()]
     session = Session(sandbox, programs, submission.files) if programs else None
     try:
         for question in key.code:
@@ -278,6 +153,9 @@ def run_functions(submission, sandbox, key: Key, report: CheckReport) -> None:
 
                 probes = [make_probe(c) for c in cases]
                 replies = session.call_many(question.function, [(p.message, p.arrays) for p in probes])
+                for reply, _ in replies:
+                    if reply.get("status") == "error":  # the runner's frames as the file, cell and line
+                        reply["where"] = locate(programs, reply)
                 report.code.append((heading, form_results(replies, cases)))
             except SandboxError as error:
                 report.code.append((heading, [(False, f"the sandbox stopped answering: {error}")]))

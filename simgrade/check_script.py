@@ -1,22 +1,31 @@
 """The student's own check (``check_submission.py`` in the handout kit): a standalone script.
 
 It needs only Python 3.11+ and torch, and holds no answer key and no reference: what it knows of the
-homework is a spec generated from the key (each written item's field, kind, options, length) and
-the code questions (each function's name and its arguments by kind), the same things the blank
-``answers.toml`` and the stubs already show. Like ``grader.py --check``, it echoes how each written
-answer is read and runs each function on random inputs for its form only (0-dim tensor, finite,
-gradient reaching every parameter, inputs untouched); it says nothing about right or wrong.
+homework is a spec generated from the key (each written item's form: :meth:`simgrade.reading.FieldForm.public`,
+and each code question's function and its arguments by kind), the same things the blank ``answers.toml`` and
+the stubs already show. Like ``grader.py --check``, it echoes how each written answer is read and runs each
+function on random inputs for its form only (0-dim tensor, finite, gradient reaching every parameter, inputs
+untouched); it says nothing about right or wrong.
+
+The written answers are read by the grader's own code: the script holds the statements of
+:data:`VENDORED` that :func:`simgrade.reading.echo` needs, cut from their source when the kit is written
+(:func:`vendored`), so its echo is ``--check``'s for every file, and a change to the reading reaches the
+next kit without a second copy in the repository.
 """
 from __future__ import annotations
 
+import ast
+import importlib
 import json
+from pathlib import Path
 
-from simgrade.expressions import CONSTANTS, FUNCTIONS
 from simgrade.key import Key
 from simgrade.question import Decoder, Encoder, Images, PositivePair, Scalar
 
 FILE_NAME = "check_submission.py"
 """The script's name in the kit."""
+VENDORED = ("simgrade.text", "simgrade.expressions", "simgrade.reading")
+"""The modules the script's reading is cut from, in order: each imports of the project only those before it."""
 
 
 def _argument(argument) -> dict:
@@ -35,184 +44,134 @@ def _argument(argument) -> dict:
 
 def spec(key: Key) -> dict:
     """What the script knows: forms, never answers."""
-    items = []
-    for item in key.items:
-        entry = {"field": item.field, "kind": item.kind}
-        if item.kind in ("choice", "set"):
-            entry["options"] = list(item.options)
-        if item.kind == "yesno_list":
-            entry["n"] = len(item.answer)
-        if item.kind == "expression":
-            entry["symbols"] = list(item.symbols)
-        items.append(entry)
+    from simgrade.written import field_form
+
     functions = [{"name": q.function, "question": q.question, "arguments": [_argument(a) for a in q.arguments]}
                  for q in key.code]
-    from simgrade.written import SPELLINGS
+    return {"handout_file": key.handout_file, "functions": functions,
+            "items": [field_form(item, key.max_expression_length).public() for item in key.items]}
 
-    options = {o for item in key.items for o in item.options}
-    spellings = {w: o for w, o in SPELLINGS.items() if o in options}  # those of written.py that name an option
-    return {"handout_file": key.handout_file, "items": items, "functions": functions, "spellings": spellings,
-            "expression_names": list(FUNCTIONS) + list(CONSTANTS)}
+
+# ----------------------------------------------------------------------------- the vendored reading
+
+def _binds(node: ast.stmt) -> set[str]:
+    """The module-level names a top-level statement binds."""
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return {node.name}
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return {alias.asname or alias.name.split(".")[0] for alias in node.names}
+    targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+    return {n.id for t in targets if t is not None for n in ast.walk(t) if isinstance(n, ast.Name)}
+
+
+def _reads(node: ast.AST) -> set[str]:
+    """The names a statement reads when it runs or its functions are called; annotations are left out (every
+    vendored module has ``from __future__ import annotations``: they are never evaluated)."""
+    names: set[str] = set()
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load):
+            names.add(n.id)
+        for name, child in ast.iter_fields(n):
+            if name in ("annotation", "returns"):
+                continue
+            stack.extend(c for c in (child if isinstance(child, list) else [child]) if isinstance(c, ast.AST))
+    return names
+
+
+def _statements(module: str) -> list[tuple[ast.stmt, str]]:
+    """The top-level statements of ``module`` with their source text; an attribute docstring goes with the statement
+    before it, the module's own docstring and its ``__future__`` import are left out."""
+    source = Path(importlib.import_module(module).__file__).read_text(encoding="utf-8")
+    lines = source.split("\n")
+    out: list[tuple[ast.stmt, str]] = []
+    for i, node in enumerate(ast.parse(source).body):
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+            if i and out:
+                out[-1] = (out[-1][0], out[-1][1] + "\n" + ast.get_source_segment(source, node))
+        elif not (isinstance(node, ast.ImportFrom) and node.module == "__future__"):
+            first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+            out.append((node, "\n".join(lines[first - 1:node.end_lineno])))
+    return out
+
+
+def vendored(body: str) -> tuple[list[str], str]:
+    """What of :data:`VENDORED` the code ``body`` needs, transitively: the import lines (one name each, only the
+    names used) and the other statements' source, in module order. Imports from a vendored module are dropped:
+    what they bring is vendored alongside. Raises ``ValueError`` when two kept statements, or one and ``body``,
+    bind the same name, since one namespace holds them all."""
+    statements: list[tuple[str, ast.stmt, str]] = []
+    defined: dict[tuple[str, str], int] = {}  # (module, name) -> the statement of that module binding it
+    imported: dict[tuple[str, str], str] = {}  # (module, name) -> the vendored module it imports the name from
+    for module in VENDORED:
+        for node, text in _statements(module):
+            if isinstance(node, ast.ImportFrom) and node.module in VENDORED:
+                imported.update({(module, a.asname or a.name): node.module for a in node.names})
+                continue
+            defined.update({(module, name): len(statements) for name in _binds(node)})
+            statements.append((module, node, text))
+    used: dict[int, set[str]] = {}  # kept statement -> the names of it that something reads
+    todo = [(VENDORED[-1], name) for name in _reads(ast.parse(body))]
+    while todo:
+        module, name = todo.pop()
+        module = imported.get((module, name), module)
+        index = defined.get((module, name))
+        if index is None or name in used.get(index, ()):
+            continue  # a builtin, a name of body's own, or already kept
+        used.setdefault(index, set()).add(name)
+        todo += [(module, n) for n in _reads(statements[index][1])]
+    owner = {name: "the script" for node in ast.parse(body).body for name in _binds(node)}
+    imports: dict[str, None] = {}
+    code = []
+    for index in sorted(used):
+        module, node, text = statements[index]
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                if (alias.asname or alias.name.split(".")[0]) in used[index]:
+                    one = ast.ImportFrom(node.module, [alias], 0) if isinstance(node, ast.ImportFrom) else ast.Import([alias])
+                    imports[ast.unparse(one)] = None
+            continue
+        for name in _binds(node):
+            if owner.setdefault(name, module) != module:
+                raise ValueError(f"{name} is bound by {owner[name]} and by {module}: rename one")
+        code.append(text)
+    return list(imports), "\n\n\n".join(code) + "\n"
 
 
 def script_text(key: Key) -> str:
-    """The script: its spec, then the fixed body."""
-    return (_HEADER + "SPEC = json.loads(" + repr(json.dumps(spec(key), sort_keys=True)) + ")\n" + _BODY)
+    """The script: its docstring, the imports, the vendored reading, its spec, then its own code."""
+    imports, code = vendored(_BODY)
+    imports = sorted(set(imports) | set(_IMPORTS), key=lambda line: (line.startswith("from"), line))
+    return (_HEADER + "\n".join(imports) + "\n\n"
+            + f"# The grader's reading of answers.toml: cut from {', '.join(VENDORED)} when this kit was written.\n\n"
+            + code + "\n\nSPEC = json.loads(" + repr(json.dumps(spec(key), sort_keys=True)) + ")\n" + _BODY)
 
+
+_IMPORTS = ("import importlib.util", "import json", "import sys", "from pathlib import Path")
+"""What the script's own code imports."""
 
 _HEADER = '''#!/usr/bin/env python3
 """Check your submission before handing it in:  python check_submission.py [FOLDER]
 
 FOLDER (default: this script's folder) holds answers.toml and the handout's Python file. The check
-shows how each written answer is read and whether each function runs and returns a 0-dim tensor
-that is finite, carries gradient to every parameter and leaves its inputs unchanged, on random
-inputs. It has no answer key and says nothing about whether an answer is right.
+shows how each written answer is read (by the grader's own code) and whether each function runs and
+returns a 0-dim tensor that is finite, carries gradient to every parameter and leaves its inputs
+unchanged, on random inputs. It has no answer key and says nothing about whether an answer is right.
 It imports your Python file: keep training and data loading out of it.
 """
-import importlib.util
-import json
-import math
-import re
-import sys
-import tomllib
-from pathlib import Path
+from __future__ import annotations
 
 '''
 
 _BODY = r'''
-YES, NO, MAYBE = {"yes", "y", "true"}, {"no", "n", "false"}, {"maybe"}
-SPELLINGS = SPEC["spellings"]
-
-
-def word(text):
-    s = " ".join(str(text).lower().split()).rstrip(".").strip()
-    while len(s) >= 2 and s[0] in "([" and s[-1] in ")]":
-        s = s[1:-1].strip()
-    return s
-
-
-def yesno(value):
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if not isinstance(value, str):
-        raise ValueError(f"expected \"yes\", \"no\" or \"maybe\", got {value!r}")
-    w = word(value)
-    for name, words in (("yes", YES), ("no", NO), ("maybe", MAYBE)):
-        if w in words:
-            return name
-    raise ValueError(f"{value!r} is not \"yes\", \"no\" or \"maybe\"")
-
-
-def option(item, value):
-    if not isinstance(value, str):
-        raise ValueError(f"expected one of {item['options']}, in quotes; got {value!r}")
-    w = word(value)
-    table = {word(o): o for o in item["options"]}
-    table.update({k: v for k, v in SPELLINGS.items() if v in item["options"]})
-    if w not in table:
-        raise ValueError(f"{value!r} is not one of {item['options']}")
-    return table[w]
-
-
-def read(item, value):
-    kind = item["kind"]
-    if isinstance(value, str) and not value.strip():
-        raise ValueError("not answered")
-    if kind == "yesno":
-        return f'read as "{yesno(value)}"'
-    if kind == "choice":
-        return f'read as "{option(item, value)}"'
-    if kind == "set":
-        entries = value.split(",") if isinstance(value, str) else value
-        if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
-            raise ValueError(f"expected a list of strings, got {value!r}")
-        entries = [e for e in entries if e.strip()]
-        if not entries:
-            raise ValueError("not answered")
-        if [word(e) for e in entries] in (["none"], ["nothing"]):
-            return "read as none of the options"
-        return "read as the set {" + ", ".join(sorted(f'"{option(item, e)}"' for e in entries)) + "}"
-    if kind == "interval":
-        ends = value.strip().strip("[]()").split(",") if isinstance(value, str) else value
-        if not isinstance(ends, list) or len(ends) != 2:
-            raise ValueError(f"expected two numbers [low, high], got {value!r}")
-        low, high = (float(str(e).strip().replace("\u2212", "-")) for e in ends)
-        if not (math.isfinite(low) and math.isfinite(high)) or low > high:
-            raise ValueError(f"{value!r}: two finite numbers, the lower end first")
-        return f"read as the interval [{low:g}, {high:g}]"
-    if kind == "expression":
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            value = repr(value)
-        if not isinstance(value, str):
-            raise ValueError(f"expected an expression in quotes, got {value!r}")
-        allowed = set(item["symbols"]) | set(SPEC["expression_names"]) | {"ln", "e"}
-        unknown = sorted(set(re.findall(r"[A-Za-z_]\w*", value)) - allowed)
-        if unknown:
-            raise ValueError(f"{value!r} uses names the grader does not accept: {', '.join(unknown)} "
-                             f"(allowed: {', '.join(item['symbols'])}; {', '.join(SPEC['expression_names'])})")
-        return f'read as the expression text "{value}" (the grader parses it; any equivalent form is graded alike)'
-    return f"read as {value!r}"
-
 
 def check_answers(folder):
+    """Echo how the grader reads answers.toml (reading.echo, vendored above)."""
     path = folder / "answers.toml"
-    print("Written answers (answers.toml)")
-    if not path.is_file():
-        print("  ! no answers.toml in", folder)
-        return 0, sum(i.get("n", 1) for i in SPEC["items"])
-    try:
-        data = tomllib.loads(path.read_bytes().decode("utf-8-sig"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        print(f"  ! answers.toml cannot be read: {error}; every written item would score 0")
-        return 0, sum(i.get("n", 1) for i in SPEC["items"])
-    known = {}
-    for item in SPEC["items"]:
-        known.setdefault(item["field"].split(".")[0], set()).add(item["field"].split(".", 1)[1])
-    for section, table in data.items():
-        if section.endswith("_why"):
-            continue
-        if section not in known:
-            print(f"  ! unknown section or key [{section}]: ignored")
-        elif isinstance(table, dict):
-            for k in table:
-                if not k.endswith("_why") and k not in known[section]:
-                    print(f"  ! unknown key {section}.{k}: ignored")
-    read_count, total, unread = 0, 0, []
-    for item in SPEC["items"]:
-        section, key = item["field"].split(".", 1)
-        table = data.get(section)
-        value = table.get(key) if isinstance(table, dict) else None
-        values = [(item["field"], value)]
-        if item["kind"] == "yesno_list":
-            n = item["n"]
-            if not isinstance(value, list):
-                values = [(f"{item['field']} (1-{n} of {n})", value)]
-            else:
-                values = [(f"{item['field']} ({i + 1} of {n})", value[i] if i < len(value) else None) for i in range(n)]
-                if len(value) > n:
-                    unread.append((item["field"], f"the list has {len(value)} entries, {n} expected"))
-        total += item.get("n", 1)
-        for label, v in values:
-            try:
-                if v is None or (isinstance(v, str) and not v.strip()):
-                    raise ValueError("not answered")
-                if item["kind"] == "yesno_list":
-                    if isinstance(value, list):
-                        how = f'read as "{yesno(v)}"'
-                    else:
-                        raise ValueError(f"expected a list of {item['n']} strings, got {v!r}")
-                else:
-                    how = read(item, v)
-                print(f"  {label}: {how}")
-                read_count += 1 if item["kind"] != "yesno_list" or isinstance(value, list) else 0
-            except (ValueError, TypeError) as error:
-                unread.append((label, str(error)))
-    if unread:
-        print(f"\n  Not read ({len(unread)}): write these in the form the comments of answers.toml show (the grader\n"
-              "  accepts a few more spellings than this check; an entry it cannot read scores 0)")
-        for label, why in unread:
-            print(f"  ! {label}: {why}")
-    return read_count, total
+    seen = echo(path.read_bytes() if path.is_file() else None, [FieldForm.from_data(f) for f in SPEC["items"]])
+    print("\n".join(seen.lines()))
+    return seen
 
 
 def build(argument, batch, dim, torch):
@@ -319,10 +278,9 @@ def main(argv):
     folder = Path(argv[1]) if len(argv) > 1 else Path(__file__).resolve().parent
     print(f"check_submission: {folder}")
     print("This check shows how your answers are read; it says nothing about your grade (it has no answer key).\n")
-    read_count, total = check_answers(folder)
+    seen = check_answers(folder)
     good = check_code(folder)
-    print(f"\nSummary: {read_count} of {total} written entries read; "
-          f"{good} of {len(SPEC['functions'])} functions found and of the expected form.")
+    print(f"\nSummary: {seen.summary()}; {good} of {len(SPEC['functions'])} functions found and of the expected form.")
     return 0
 
 

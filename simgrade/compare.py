@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
+from simgrade.discover import locate
 from simgrade.probes import Case, Probe, make_probe
 from simgrade.question import ENGINE_PROPERTIES, Encoder, Images, PositivePair
 from simgrade.questions import question_of
@@ -175,6 +176,8 @@ def observe_many(session: Session, cases: list[Case]) -> list[Observation]:
                                 overlap=lambda: references.extend(reference_result(p) for p in probes))
     observations = []
     for probe, (reply, arrays), reference in zip(probes, replies, references):
+        if reply.get("status") == "error":  # the runner's frames (numbers) as the student's file, cell and line
+            reply["where"] = locate(session.programs, reply)
         observations.append(_observation(probe, reply, arrays, reference))
         arrays.clear()  # the rest goes now: a runner can pad its replies with arrays no property reads
     return observations
@@ -233,7 +236,7 @@ def _stub_raised(reply: dict) -> bool:
 def _failure_reason(obs: Observation) -> str:
     status = obs.reply.get("status")
     if status == "error":
-        where = "; ".join(obs.reply.get("where", []))
+        where = obs.reply.get("where", "")
         return f"raised {obs.reply.get('error', '')}" + (f" (at {where})" if where else "")
     if status == "timeout":
         return "ran over its time limit"

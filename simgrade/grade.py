@@ -33,12 +33,6 @@ def function_specs(questions: Iterable[CodeQuestion]) -> list[FunctionSpec]:
             for q in questions]
 
 
-def program_message(program) -> dict:
-    """The program as the sandbox's load message holds it; ``bound``: the names it binds to its device first."""
-    return {"origin": program.origin, "function": program.function, "bound": list(program.bound),
-            "chunks": [{"source": c.source, "label": c.label, "kind": c.kind} for c in program.chunks]}
-
-
 def _order(key: Key, tests: list[TestResult]) -> list[TestResult]:
     rank = {q: i for i, q in enumerate(key.question_ids)}
     return sorted(tests, key=lambda t: (rank.get(t.question, len(rank)), int(t.number.rsplit(".", 1)[1])))
@@ -64,7 +58,7 @@ def grade_code(submission: Submission, sandbox: Sandbox, key: Key) -> tuple[list
     Never raises: a question whose grading fails scores 0 with the reason and a flag, and the next
     question goes on (in a restarted sandbox when the sandbox itself stopped answering).
     """
-    programs = [program_message(p) for p in submission.programs.values()]
+    programs = [p.message() for p in submission.programs.values()]
     sessions = [Session(sandbox, programs, submission.files)]
     tests, notes, extra = [], [], {"mistakes": {}, "flags": []}
     for question in key.code:

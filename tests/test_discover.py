@@ -147,8 +147,9 @@ def test_sample_correct():
         program = sub.programs[name]
         assert program.form == "handout" and program.origin == "similarity.py"
         assert program.chunks[-1].kind == "def" and f"def {name}" in program.chunks[-1].source
-        start = 5 if name == "autoencoder_loss" else 10  # line numbers kept for tracebacks
+        start = 5 if name == "autoencoder_loss" else 10  # line numbers kept: the sandbox's inspect.getsource reads the file
         assert program.chunks[-1].source.splitlines()[start - 1].startswith(f"def {name}(")
+        assert program.chunks[-1].place == "similarity.py" and program.chunks[-1].lines[start] == start
         assert program.student_source.startswith(f"def {name}(")
     assert sub.answers_toml == (SAMPLES / "correct" / "answers.toml").read_bytes()
     assert set(sub.files) == {"answers.toml", "similarity.py"}
@@ -212,9 +213,10 @@ def test_sample_homework_notebook():
     ]
     wrapper = ae.chunks[-1]
     assert wrapper.kind == "wrapper"
-    assert wrapper.source.lstrip("\n").startswith("def autoencoder_loss(enc, dec, batch):\n    device = batch.device\n")
-    # padded so that the student's lines keep their line numbers (cell 5, lines 10-11) in tracebacks
-    assert wrapper.source.splitlines()[9:11] == ["    recon = dec(enc(batch))", "    loss = F.mse_loss(batch, recon)"]
+    assert wrapper.source.startswith("def autoencoder_loss(enc, dec, batch):\n    device = batch.device\n")
+    # each of the student's lines is mapped to its line in the cell (cell 5, lines 10-11), for tracebacks
+    assert wrapper.source.splitlines()[2:4] == ["    recon = dec(enc(batch))", "    loss = F.mse_loss(batch, recon)"]
+    assert wrapper.place == "hw4.ipynb cell 5" and wrapper.lines == {3: 10, 4: 11}
     assert wrapper.source.rstrip().endswith("return loss")
     assert "hw4.ipynb cell 5, lines 10–11" in wrapper.label
     assert "hw4.ipynb cell 7, lines 11–13" in con.chunks[-1].label

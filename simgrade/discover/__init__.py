@@ -28,7 +28,8 @@ The modules, in the order data flows through them: ``folder`` (reading the folde
 ``parse`` (``.py`` and ``.ipynb`` into a module model), ``policy`` (what may be taken),
 ``collect`` (following the names the code uses), ``handout`` and ``course`` (the two forms),
 ``fingerprint``, and ``find`` (the entry point, :func:`discover`); ``model`` and ``notes`` hold
-the data and the notes they share.
+the data and the notes they share. ``where`` (:func:`locate`) turns the sandbox's report of where the
+code raised (numbers only) into the file, cell and line the student wrote, with each chunk's line map.
 """
 from __future__ import annotations
 
@@ -43,12 +44,14 @@ from simgrade.discover.folder import (
     MAX_TOTAL_BYTES,
 )
 from simgrade.discover.model import Chunk, FunctionSpec, Program, Submission
+from simgrade.discover.where import locate
 
 __all__ = [
     "Chunk",
     "Program",
     "Submission",
     "discover",
+    "locate",
     "FunctionSpec",
     "MAX_FILE_BYTES",
     "MAX_TOTAL_BYTES",

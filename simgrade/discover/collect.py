@@ -46,16 +46,15 @@ class _Collector:
 
     # -- internals --------------------------------------------------------------------------
     def _chunk(self, module: _Module, stmt: _Stmt, kind: str) -> Chunk:
-        source = _stmt_source(stmt)
         first, last = _line_span(stmt.node)
-        source = _pad(source, first)
+        source, lines = _pad(_stmt_source(stmt), first)
         where = module.where(stmt.unit, first, last)
         node = stmt.node
         if kind in ("def", "class"):
             label = f"{kind} {node.name} ({where})"
         else:
             label = f"{_snippet(source)} ({where})"
-        return Chunk(source=source, label=label, kind=kind)
+        return Chunk(source=source, label=label, kind=kind, place=module.place(stmt.unit), lines=lines)
 
     def _resolve(self, module: _Module, name: str, before: tuple | None, prefix: tuple) -> None:
         mark = (id(module), name, before)
@@ -165,8 +164,8 @@ class _Collector:
         self.notes.add(f"{self.fname}: `{original}` taken from {target.path} (imported at {where})")
         self.need({original}, target, None, key)
         if original != name:
-            self.extra.append((key + ((sys.maxsize, 0),), Chunk(f"{name} = {original}\n",
-                                                                 f"{name} = {original} ({where})", "assign")))
+            self.extra.append((key + ((sys.maxsize, 0),), Chunk(f"{name} = {original}\n", f"{name} = {original} ({where})",
+                                                                 "assign", module.place(stmt.unit))))
 
 
 def _local_module_for(path: str, node: ast.stmt, modules: dict[str, _Module]) -> _Module | None:

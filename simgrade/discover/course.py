@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from simgrade.discover.collect import _Collector, _note_unresolved
 from simgrade.discover.model import Chunk, FunctionSpec, Program
 from simgrade.discover.notes import _Notes, _snippet
-from simgrade.discover.parse import (_assign_names, _eager_lazy, _line_span, _Module, _pad, _store_names,
+from simgrade.discover.parse import (_assign_names, _eager_lazy, _line_span, _Module, _store_names,
                                      _Unit)
 from simgrade.discover.policy import _BUILTIN_NAMES, _denied, _not_simple
 
@@ -126,26 +126,56 @@ def _leading_ws(line: str) -> str:
     return line[: len(line) - len(line.lstrip(" \t"))]
 
 
-def _region_text(unit: _Unit, region: _Region) -> tuple[str, str]:
-    """(the lines verbatim at their own indentation, that indentation); unparsed when not on lines of their own."""
-    stmts = region.stmts
+def _verbatim(unit: _Unit, stmts: list[ast.stmt], contiguous: bool) -> tuple[list[str], str, int] | None:
+    """The lines of ``stmts`` as written, their indentation and the first line's number; None when they do not
+    stand on lines of their own (code they share a line with, or a gap where a statement was left out)."""
     first, last = stmts[0], stmts[-1]
     l1, l2 = _line_span(first)[0], last.end_lineno
     try:
         prefix = _leading_ws(unit.lines[l1 - 1])
         tail = unit.lines[l2 - 1].encode()[last.end_col_offset:].decode(errors="replace").strip()
-        clean = (region.contiguous and len(prefix) == first.col_offset
-                 and (not tail or tail.startswith("#")))
     except (IndexError, TypeError):
-        prefix, clean = "", False
-    if clean:
-        lines = unit.lines[l1 - 1:l2]
-        if all(not ln.strip() or ln.startswith(prefix) for ln in lines):  # re-indent to 4 spaces
-            return "\n".join("    " + ln[len(prefix):] if ln.strip() else "" for ln in lines), "    "
-        return "\n".join(lines), prefix
-    prefix = "    "
-    text = "\n".join(textwrap.indent(ast.unparse(s), prefix, lambda _: True) for s in stmts)
-    return text, prefix
+        return None
+    if not contiguous or len(prefix) != first.col_offset or (tail and not tail.startswith("#")):
+        return None
+    return unit.lines[l1 - 1:l2], prefix, l1
+
+
+def _reindented(lines: list[str], prefix: str, indent: str) -> list[str] | None:
+    """``lines`` moved from ``prefix`` to ``indent``; None when a line is not under ``prefix`` (a string continued at
+    column 0), which moving would change."""
+    if not all(not ln.strip() or ln.startswith(prefix) for ln in lines):
+        return None
+    return [indent + ln[len(prefix):] if ln.strip() else "" for ln in lines]
+
+
+def _unparsed(stmts: list[ast.stmt], indent: str) -> list[tuple[str, int]]:
+    """The statements rewritten by ``ast.unparse``, each line with a line of its statement in the unit (the
+    first lines in order, any further ones on its last: unparsed text no longer matches line for line)."""
+    return [(indent + text, min(s.lineno + k, s.end_lineno))
+            for s in stmts for k, text in enumerate(ast.unparse(s).split("\n"))]
+
+
+def _region_rows(unit: _Unit, region: _Region) -> tuple[list[tuple[str, int]], str]:
+    """The student's lines as the wrapper's body, each with its line in the unit, and the body's indentation:
+    verbatim, re-indented to 4 spaces where that changes no line (else at their own indentation), or unparsed
+    when they share lines with code that is not theirs."""
+    got = _verbatim(unit, region.stmts, region.contiguous)
+    if got is None:
+        return _unparsed(region.stmts, "    "), "    "
+    lines, prefix, l1 = got
+    moved = _reindented(lines, prefix, "    ")
+    indent = prefix if moved is None else "    "
+    return [(line, l1 + k) for k, line in enumerate(lines if moved is None else moved)], indent
+
+
+def _local_rows(unit: _Unit, stmt: ast.stmt, indent: str) -> list[tuple[str, int]]:
+    """A local of the training function that the lines use, as lines of the wrapper at ``indent``, each with its line."""
+    got = _verbatim(unit, [stmt], True)
+    moved = None if got is None else _reindented(got[0], got[1], indent)
+    if moved is None:
+        return _unparsed([stmt], indent)
+    return [(line, got[2] + k) for k, line in enumerate(moved)]
 
 
 def _loose_jump(stmts: list[ast.stmt]) -> str | None:
@@ -186,6 +216,7 @@ def _course_program(module: _Module, spec: FunctionSpec, modules: dict[str, _Mod
     if region is None:
         return None
     unit = stmt.unit
+    place = module.place(unit)
     params = ", ".join(spec.arguments)
     header = f"def {fname}({params}):\n"
 
@@ -196,13 +227,14 @@ def _course_program(module: _Module, spec: FunctionSpec, modules: dict[str, _Mod
         anchor = region.block[region.stop] if region.stop < len(region.block) else fn
         where = module.where(unit, anchor.lineno)
         label = f"empty FIXME before {where} (inside {spec.training}), as {fname}({params})"
-        program = Program(module.path, "course", [Chunk(stub("the FIXME lines are empty"), label, "wrapper")],
+        program = Program(module.path, "course", [Chunk(stub("the FIXME lines are empty"), label, "wrapper", place)],
                           fname, "")
         return program, f"{where} (empty: nothing between the batches and optim.zero_grad())", 2, None
     for s in region.dropped:
         notes.add(f"{fname}: `{_snippet(ast.unparse(s))}` ({module.where(unit, s.lineno)}) comes after {spec.assigns} is "
                   f"computed; not graded")
-    text, prefix = _region_text(unit, region)
+    body, indent = _region_rows(unit, region)
+    text = "\n".join(line for line, _ in body)
     l1, l2 = _line_span(region.stmts[0])[0], region.stmts[-1].end_lineno
     where = module.where(unit, l1, l2)
     student_source = _dedent(text)
@@ -211,14 +243,14 @@ def _course_program(module: _Module, spec: FunctionSpec, modules: dict[str, _Mod
     label = f"student lines {where} (inside {spec.training}), as {fname}({params})"
     if not any(_stores(s, {spec.assigns}) for s in region.stmts):
         program = Program(module.path, "course",
-                          [Chunk(stub(f"the lines at the FIXME never assign {spec.assigns}"), label, "wrapper")],
+                          [Chunk(stub(f"the lines at the FIXME never assign {spec.assigns}"), label, "wrapper", place)],
                           fname, student_source)
         return program, f"{where} (they never assign {spec.assigns})", 1, fp_node
     jump = _loose_jump(region.stmts)
     if jump:
         message = f"the lines at the FIXME use {jump}, which only works inside the training loop"
         notes.add(f"{fname}: {message} ({where})")
-        program = Program(module.path, "course", [Chunk(stub(message), label, "wrapper")], fname, student_source)
+        program = Program(module.path, "course", [Chunk(stub(message), label, "wrapper", place)], fname, student_source)
         return program, where, 1, fp_node
     # names the lines read: simple local assignments of the training function, else module-level names
     local_candidates, local_skipped = _local_candidates(fn, region, spec, module)
@@ -226,16 +258,18 @@ def _course_program(module: _Module, spec: FunctionSpec, modules: dict[str, _Mod
     taken_locals: list[ast.stmt] = []
     free: set[str] = set()
     wrapper = ""
-    bind = "".join(f"{prefix}{name} = {spec.locals[0]}.device\n" for name in spec.bound)
+    rows: list[tuple[str, int | None]] = []  # the wrapper's lines, each with its line in the unit (None: the grader's)
+    bind = [(f"{indent}{name} = {spec.locals[0]}.device", None) for name in spec.bound]
     for _ in range(100):
-        local_src = "".join(textwrap.indent(ast.unparse(s), prefix, lambda _: True) + "\n" for s in taken_locals)
-        wrapper = (header + bind + local_src + text + f"\n{prefix}return {spec.assigns}\n")
+        rows = [(header.rstrip("\n"), None), *bind, *(row for s in taken_locals for row in _local_rows(unit, s, indent)),
+                *body, (f"{indent}return {spec.assigns}", None)]
+        wrapper = "\n".join(line for line, _ in rows) + "\n"
         try:
             eager, lazy = _eager_lazy(wrapper)
         except (SyntaxError, RecursionError, MemoryError, ValueError) as exc:
             message = f"the lines at the FIXME do not compile as a function ({getattr(exc, 'msg', type(exc).__name__)})"
             notes.add(f"{fname}: {message} ({where})")
-            program = Program(module.path, "course", [Chunk(stub(message), label, "wrapper")], fname, student_source)
+            program = Program(module.path, "course", [Chunk(stub(message), label, "wrapper", place)], fname, student_source)
             return program, where, 1, fp_node
         free = (eager | lazy) - {fname}
         new = []
@@ -266,7 +300,8 @@ def _course_program(module: _Module, spec: FunctionSpec, modules: dict[str, _Mod
     collector = _Collector(module, modules, notes, fname, frozenset(spec.bound))
     collector.need(module_names, module, None)
     chunks = collector.chunks()
-    chunks.append(Chunk(_pad(wrapper, l1, 1 + len(spec.bound) + len(taken_locals)), label, "wrapper"))
+    lines = {n: line for n, (_, line) in enumerate(rows, start=1) if line is not None}
+    chunks.append(Chunk(wrapper, label, "wrapper", place, lines))
     _note_unresolved(collector, fname, notes)
     program = Program(module.path, "course", chunks, fname, student_source)
     return program, where, 0, fp_node

@@ -50,11 +50,13 @@ def _handout_program(module: _Module, binding: _Binding, spec: FunctionSpec, mod
     chunks = [c for c in collector.chunks()]
     first, last = _line_span(node)
     where = module.where(stmt.unit, first, last)
+    padded, lines = _pad(source, first)
+    place = module.place(stmt.unit)
     if isinstance(node, ast.Assign):
-        chunks.append(Chunk(_pad(source, first), f"{_snippet(source)} ({where})", "assign"))
+        chunks.append(Chunk(padded, f"{_snippet(source)} ({where})", "assign", place, lines))
         args = node.value.args
     else:
-        chunks.append(Chunk(_pad(source, first), f"def {fname} ({where})", "def"))
+        chunks.append(Chunk(padded, f"def {fname} ({where})", "def", place, lines))
         args = node.args
         if isinstance(node, ast.AsyncFunctionDef):
             notes.add(f"{fname}: defined with `async def` ({where}); calling it returns a coroutine, not a tensor")

@@ -48,6 +48,12 @@ class Chunk:
     """Where it comes from, for notes: e.g. ``import torch.nn.functional as F (hw4.ipynb cell 3, line 4)``."""
     kind: str
     """``"import"``, ``"def"``, ``"class"``, ``"assign"`` or ``"wrapper"``."""
+    place: str = ""
+    """The file, or notebook cell, its lines come from, as a TA counts: ``similarity.py``, ``hw4.ipynb cell 12``."""
+    lines: dict[int, int] = field(default_factory=dict)
+    """Line of :attr:`source` -> the line in :attr:`place` it was taken from (1-based). A line absent is the
+    grader's own (the course wrapper's ``def`` and ``return``). An error in the sandbox is located with it
+    (:func:`simgrade.discover.where.locate`)."""
 
 
 @dataclass
@@ -66,6 +72,13 @@ class Program:
     """The student's code for this function (the ``def``, or the lines at the FIXME), for feedback."""
     bound: tuple[str, ...] = ()
     """Names the sandbox binds in the function's namespace before the chunks run (its spec's ``bound``)."""
+
+    def message(self) -> dict:
+        """The program as the sandbox's load message holds it. The grader keeps the list it sends, and reads each
+        chunk's place and line map back from it to locate an error (:func:`simgrade.discover.where.locate`)."""
+        return {"origin": self.origin, "function": self.function, "bound": list(self.bound),
+                "chunks": [{"source": c.source, "label": c.label, "kind": c.kind, "place": c.place,
+                            "lines": sorted(c.lines.items())} for c in self.chunks]}
 
 
 @dataclass

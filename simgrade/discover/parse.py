@@ -50,11 +50,13 @@ class _Module:
         self.local_module_names: set[str] = set()  # top-level module names that are the submission's own files
 
     # -- where ---------------------------------------------------------------------------
+    def place(self, unit: _Unit) -> str:
+        """The file, or the notebook and its cell, as a TA counts them: ``similarity.py``, ``hw4.ipynb cell 12``."""
+        return self.path if unit.cell is None else f"{self.path} cell {unit.cell}"
+
     def where(self, unit: _Unit, first: int, last: int | None = None) -> str:
         lines = f"line {first}" if last is None or last == first else f"lines {first}–{last}"
-        if unit.cell is not None:
-            return f"{self.path} cell {unit.cell}, {lines}"
-        return f"{self.path}, {lines}"
+        return f"{self.place(unit)}, {lines}"
 
     def bind(self, name: str, stmt: _Stmt, kind: str) -> None:
         self.binds.setdefault(name, []).append(_Binding(stmt, kind))
@@ -403,9 +405,12 @@ def _stmt_source(stmt: _Stmt) -> str:
     return text + "\n"
 
 
-def _pad(source: str, first_line: int, used: int = 0) -> str:
-    """Blank lines in front so that line numbers in tracebacks match the student's file (or cell)."""
-    return "\n" * max(0, first_line - 1 - used) + source
+def _pad(source: str, first_line: int) -> tuple[str, dict[int, int]]:
+    """``source`` behind blank lines, so that its lines keep their numbers in the student's file or cell, and its
+    line map (each line to itself). In a ``.py`` file the numbers matter to the sandbox too: ``inspect.getsource``
+    (``torch.jit.script``) reads the function from the file's copy there."""
+    count = source.count("\n") + (not source.endswith("\n"))
+    return "\n" * max(0, first_line - 1) + source, {n: n for n in range(first_line, first_line + count)}
 
 
 def _eager_lazy(source: str) -> tuple[set[str], set[str]]:

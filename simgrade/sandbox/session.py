@@ -19,9 +19,8 @@ MAX_ARRAY_ELEMENTS = 1 << 16
 _REPLY_TYPES = {"status": str, "kind": str, "type": str, "dtype": str, "error": str, "error_type": str,
                 "backward_error": str, "subclass": bool, "requires_grad": bool, "repeat": bool, "ok": bool,
                 "isolated": bool, "private_tmp": bool, "pid": int, "uid": int,
-                "raised_by_submission": bool}
-_REPLY_LISTS = {"shape": int, "no_grad": str, "changed_inputs": str, "where": str, "notes": str, "missing": str,
-                "exposed": str}
+                "raised_by_submission": bool, "inside": str}
+_REPLY_LISTS = {"shape": int, "no_grad": str, "changed_inputs": str, "notes": str, "missing": str, "exposed": str}
 
 
 def plain_reply(reply: dict) -> dict:
@@ -39,6 +38,9 @@ def plain_reply(reply: dict) -> dict:
         value = reply.get(key)
         if isinstance(value, list) and all(isinstance(v, kind) and not isinstance(v, bool) for v in value):
             clean[key] = [v[:600] if isinstance(v, str) else v for v in value[:200]]
+    frames = reply.get("frames")  # where an error happened: [program, chunk, line] numbers (simgrade/discover/where.py)
+    if isinstance(frames, list):
+        clean["frames"] = [f for f in frames[:3] if isinstance(f, list) and len(f) == 3 and all(type(n) is int for n in f)]
     found = reply.get("found")
     if isinstance(found, dict):
         clean["found"] = {str(k)[:100]: v for k, v in list(found.items())[:20] if isinstance(v, bool)}

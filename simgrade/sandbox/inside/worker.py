@@ -23,7 +23,6 @@ import shutil
 import signal
 import socket
 import sys
-import traceback
 import types
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -241,10 +240,41 @@ def _short(text: str) -> str:
     return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + " ..."
 
 
-def _describe(error: BaseException, origins: tuple[str, ...]) -> dict:
-    frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename in origins]
-    where = [f"{f.filename}:{f.lineno}: {(f.line or '').strip()}" for f in frames[-3:]]
-    return {"error": _short(f"{type(error).__name__}: {error}"), "error_type": type(error).__name__, "where": where}
+SUBMISSION_MODULE = "submission"
+"""The name of the module each program's chunks run in."""
+
+
+def _describe(error: BaseException, located: dict[int, tuple[int, int]]) -> dict:
+    """The error as plain data. Where it happened goes as numbers only, since this reply is the student's
+    process talking: ``frames``, ``[program, chunk, line]`` for the innermost three frames of code compiled
+    from the submission's chunks (``located``: id of a code object -> its program and chunk), which the grader
+    maps to the student's file, cell and line (simgrade/discover/where.py); and ``inside``, the top-level
+    package of the first frame the innermost of them called (``torch``). The runner's own frames and every
+    path of the sandbox stay here."""
+    frames: list[list[int]] = []
+    inside = ""
+    tb = error.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        at = located.get(id(frame.f_code))
+        if at is not None:
+            frames.append([*at, int(tb.tb_lineno or 0)])
+            inside = ""
+        elif frames and not inside and frame.f_globals is not globals():
+            module = str(frame.f_globals.get("__name__") or "")
+            inside = "" if module == SUBMISSION_MODULE else module.partition(".")[0]
+        tb = tb.tb_next
+    return {"error": _short(f"{type(error).__name__}: {error}"), "error_type": type(error).__name__,
+            "frames": frames[-3:], "inside": inside}
+
+
+def _code_objects(code: types.CodeType):
+    """``code`` and every code object nested in it (functions, classes, lambdas, comprehensions)."""
+    stack = [code]
+    while stack:
+        code = stack.pop()
+        yield code
+        stack.extend(const for const in code.co_consts if isinstance(const, types.CodeType))
 
 
 def _is_cuda(device) -> bool:
@@ -286,6 +316,9 @@ class Runner:
         self.scratch = scratch
         self.namespace: dict = {}
         self.origins: tuple[str, ...] = ()
+        self.located: dict[int, tuple[int, int]] = {}
+        """id of each code object compiled from a chunk -> (program, chunk): what _describe reports of a frame."""
+        self._compiled: list[types.CodeType] = []  # keeps those code objects, so that no other one takes their id
         self.guard = guard
         """What holds around this runner, measured before any student code ran (see start_runner)."""
 
@@ -321,20 +354,23 @@ class Runner:
         sys.path.insert(0, root)
         torch.compile = self._eager  # compiled helpers run eagerly: dynamo breaks _CudaMeansCpu (docs/DISCOVERY.md)
         notes = []
-        for program in message["programs"]:
+        for p, program in enumerate(message["programs"]):
             origin = os.path.join(root, program["origin"])
             self.origins += (origin,)
-            module = types.ModuleType("submission")
+            module = types.ModuleType(SUBMISSION_MODULE)
             module.__file__ = origin
             for name in program.get("bound", ()):  # the names the grader binds itself: here, to the CPU
                 if isinstance(name, str) and name.isidentifier():
                     module.__dict__[name] = torch.device("cpu")
-            for chunk in program["chunks"]:
+            for c, chunk in enumerate(program["chunks"]):
                 try:
+                    code = compile(chunk["source"], origin, "exec")
+                    self._compiled.append(code)
+                    self.located.update((id(inner), (p, c)) for inner in _code_objects(code))
                     with _on_this_device():
-                        exec(compile(chunk["source"], origin, "exec"), module.__dict__)  # inside the sandbox only
+                        exec(code, module.__dict__)  # inside the sandbox only
                 except BaseException as error:  # noqa: BLE001 - SystemExit too: a chunk that fails is skipped
-                    notes.append(f"skipped {chunk['label']}: {_describe(error, self.origins)['error']}")
+                    notes.append(f"skipped {chunk['label']}: {_describe(error, self.located)['error']}")
             self.namespace[program["function"]] = module.__dict__.get(program["function"])
         return {"ok": True, "notes": notes, **guard, "found": {name: callable(fn) for name, fn in self.namespace.items()}}
 
@@ -372,7 +408,7 @@ class Runner:
             with _on_this_device():
                 result = function(*args)
         except BaseException as error:  # noqa: BLE001 - the student's failure is an observation
-            return {"status": "error", **_describe(error, self.origins),
+            return {"status": "error", **_describe(error, self.located),
                     "raised_by_submission": self._raised_by_submission(error)}, {}
         reply, out = self.observe(result, modules)
         changed = [name for name, t in {**inputs, **params}.items()
@@ -423,7 +459,7 @@ class Runner:
                 scalar = _RESHAPE(tensor, ())
                 grads = _RUN_BACKWARD((scalar,), (_ONES_LIKE(scalar),), False, False, tuple(p for _, p in named), True)
             except BaseException as error:  # noqa: BLE001
-                reply["backward_error"] = _describe(error, self.origins)["error"]
+                reply["backward_error"] = _describe(error, self.located)["error"]
             else:
                 reply["no_grad"] = [name for (name, _), g in zip(named, grads) if g is None]
                 out.update({f"grad:{name}": _NUMPY(_TO(_DETACH(g), torch.float64))
