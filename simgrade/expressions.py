@@ -229,11 +229,39 @@ def _inner_products(text: str, products: dict[str, str]) -> str:
     return text
 
 
+_PROSE = re.compile(r"[A-Za-z]{3,}")
+_REMARK_START = re.compile(r",|;|\s(?:where|i\.e\.|since|because|as|with|for)\s", re.IGNORECASE)
+
+
+def _drop_remark(s: str, names: dict[str, str]) -> str:
+    """The expression without a remark in words after it: ``N (the batch size)``, ``N, the batch size``,
+    ``N where N is B``. A remark is a final parenthesis, or what follows a comma, a semicolon or a
+    linking word, holding a word of three letters or more that is no name an expression may use."""
+    def prose(text: str) -> bool:
+        return any(w not in names and w.lower() not in names for w in _PROSE.findall(text))
+
+    s = s.strip()
+    if s.endswith(")"):
+        depth = 0
+        for k in range(len(s) - 1, -1, -1):
+            depth += {")": 1, "(": -1}.get(s[k], 0)
+            if depth == 0:
+                if s[:k].strip() and prose(s[k + 1:-1]):
+                    s = s[:k].strip()
+                break
+    for start in _REMARK_START.finditer(s):
+        if s[:start.start()].strip() and prose(s[start.start():]):
+            return s[:start.start()].strip()
+    return s
+
+
 def split_sides(text: str, symbols: Iterable[str] = (), products: dict[str, str] | None = None) -> list[str]:
     """The expressions a student's text states, in plain syntax: LaTeX rewritten, inner products
-    substituted, a final ``.`` dropped, split at ``=`` (a chain ``a = b = c`` gives every side).
-    A first side that only names the quantity (``C =``, ``||u - v||^2 =``, a leading ``=``) is dropped."""
+    substituted, a remark in words after it dropped (:func:`_drop_remark`), a final ``.`` dropped, split at
+    ``=`` (a chain ``a = b = c`` gives every side). A first side that only names the quantity (``C =``,
+    ``||u - v||^2 =``, a leading ``=``) is dropped."""
     s = _inner_products(_clean_text(_delatex(text)), products or {})
+    s = _drop_remark(s, _name_table(tuple(symbols)))
     s = re.sub(r"[\s.,;]+\Z", "", s)
     s = re.sub(r"==+", "=", s)
     if "=" not in s:

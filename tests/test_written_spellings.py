@@ -141,6 +141,10 @@ RIGHT = [
     ("q1.num_classes", '"N."'),
     ("q1.num_classes", '"= N"'),
     ("q1.num_classes", "'$N$'"),
+    ("q1.num_classes", '"N (the batch size)"'),  # a remark in words after the expression
+    ("q1.num_classes", '"N, one class per image of the batch"'),
+    ("q1.num_classes", '"C = N where N is the batch size"'),
+    ("q1.squared_distance", '"2 - 2cos(theta) (law of cosines, unit vectors)"'),
 ]
 
 
@@ -169,6 +173,8 @@ WRONG = [
     ("q1.squared_distance", '"2 + 2u^Tv"'),
     ("q1.squared_distance", "'2 - 2\\cos(2\\theta)'"),
     ("q1.num_classes", '"C = N - 1"'),
+    ("q1.num_classes", '"N - 1 (the positive is not a class)"'),  # the remark goes, the expression stays wrong
+    ("q1.num_classes", '"2N, since both views count"'),
     ("q1.num_classes", '"N = N + 1"'),
     # yes/no
     ("q4.f", '"yes, because they overlap"'),
