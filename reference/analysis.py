@@ -58,6 +58,12 @@ def features(enc: nn.Module, images: torch.Tensor, augment: nn.Module | None = N
     return torch.cat(out)
 
 
+def pixels(images: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
+    """uint8 images ``[N, 3, S, S]`` -> the model's input itself, flattened: float32 ``[N, 3 S S]`` in [-1, 1] on
+    the images' device (the "raw pixels" baseline of nearest-neighbour retrieval: no encoder at all)."""
+    return torch.cat([normalize(to_float(part)).flatten(1) for part in images.split(batch_size)])
+
+
 def nearest(queries: torch.Tensor, keys: torch.Tensor, k: int = 1, chunk: int = 2048) -> torch.Tensor:
     """Indices ``[n_queries, k]`` of the ``k`` nearest rows of ``keys`` by squared L2 distance."""
     keys = keys.float()

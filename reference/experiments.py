@@ -1,7 +1,7 @@
 """The experiments behind Q4(e), Q7(d) and Q8: train the autoencoder and the contrastive encoders
 A, B, C on the colored shapes, then measure what their features keep.
 
-    python -m reference.experiments --preset quick --out DIR     # about 5 min on a 2-core CPU
+    python -m reference.experiments --preset quick --out DIR     # about 3.5 min on a 2-core CPU
     python -m reference.experiments --preset course --out DIR    # the course's scale, on a GPU
 
 Writes, in DIR:
@@ -12,18 +12,21 @@ Writes, in DIR:
   :mod:`reference.analysis`);
 - ``nn_<name>.png``: the course's nearest-neighbour figure of each encoder (validation split);
 - ``details.json``: the preset, timings, each run's loss curve summary, the 1-NN accuracy of the
-  untrained encoders, and the diameters and margins of augmentation sets (Q4(b)) of every
+  untrained encoders and of the raw pixels (``raw_pixels``: the flattened input images, no encoder), and the
+  diameters and margins of augmentation sets (Q4(b)) of every
   contrastive run, before training and after each epoch;
 - ``<name>.pt``: each encoder's state dict (``torch.load(..., weights_only=True)``).
 
-Presets (:data:`PRESETS`): ``course`` is HOMEWORK.md's setting (64,000 images at 64x64, the
-course's channels, latent 128, Adam 2e-4, batch 256, 30 autoencoder / 15 contrastive epochs).
-``quick`` fits a 2-core CPU (about 4-5 minutes): 8,000 images (5,000 train / 3,000 val)
-area-averaged to 16x16 (shapes 4-12 px across: color, shape and location all still visible; a
-sixteenth of the pixels), the course encoder's last three hidden layers (64, 128, 256 channels
-for 16 -> 8 -> 4 -> 2 px, then latent 64 at 1x1), and, to learn in hundreds of steps rather than
-thousands, Adam at 1e-3 with batch 128 for 25 contrastive epochs (autoencoder: batch 64,
-30 epochs; its color code appears late, after the location code). ``micro`` is for tests only.
+Presets (:data:`PRESETS`): ``course`` is HOMEWORK.md's setting (64,000 images at 64x64, the first
+40,000 train, the course's channels, latent 128, Adam 2e-4, batch 256, 30 autoencoder / 15 contrastive
+epochs). ``quick`` fits a 2-core CPU (about 3.5 minutes): 8,000 images (5,000 train / 3,000 val)
+area-averaged to 32x32, where shapes are 7.5-24.5 px across and keep their form in B's crops (at 16x16
+they were 4-12 px, and B's widest crops shrank them to 3-9 px); the contrastive encoders with a quarter of the course's
+channels at each resolution (16, 32, 64, 128 for 32 -> 16 -> 8 -> 4 -> 2 px), latent 64; Adam at
+1e-3, batch 128, 25 epochs, to learn in hundreds of steps rather than thousands. The autoencoder is
+wider (32, 64, 96, 128) and takes batch 32 for 24 epochs: its code first holds where the shape is,
+and its colour only after a plateau, which the narrow network left after 25 to 35 epochs of batch 32
+depending on the seed, this one after 10 to 20. ``micro`` is for tests only.
 
 Alignment: a contrastive encoder's under its own augmentation; the autoencoder (trained on no
 views) under each of A, B, C, averaged. Uniformity: of the validation images' own features.
@@ -59,7 +62,7 @@ class Preset:
     n_images: int
     image_size: int
     channels: tuple[int, ...] | None
-    """Hidden channels of the encoder (None: the course's)."""
+    """Hidden channels of the encoders (None: the course's)."""
     latent: int
     ae_epochs: int
     ae_batch: int
@@ -78,13 +81,27 @@ class Preset:
     geometry_max_images: int = 2048
     """Cap on the images of the alignment/uniformity measurements."""
     compile: bool = False
+    ae_channels: tuple[int, ...] | None = None
+    """Hidden channels of the autoencoder's encoder and (mirrored) decoder; None: ``channels``."""
+
+    def encoder(self, autoencoder: bool = False) -> Encoder:
+        """A new encoder of a run: the autoencoder's (unnormalised) or a contrastive one (unit vectors)."""
+        return Encoder(self.latent, normalize=not autoencoder, image_size=self.image_size,
+                       channels=self._hidden(autoencoder))
+
+    def decoder(self) -> Decoder:
+        """A new decoder, the mirror of the autoencoder's encoder."""
+        return Decoder(self.latent, image_size=self.image_size, channels=self._hidden(autoencoder=True))
+
+    def _hidden(self, autoencoder: bool) -> tuple[int, ...] | None:
+        return self.ae_channels if autoencoder and self.ae_channels is not None else self.channels
 
 
 PRESETS = {
     "course": Preset(n_images=64_000, image_size=64, channels=None, latent=128, ae_epochs=30, ae_batch=256,
                      contrastive_epochs=15, contrastive_batch=256, lr=2e-4, compile=True),
-    "quick": Preset(n_images=8_000, image_size=16, channels=(64, 128, 256), latent=64, ae_epochs=30, ae_batch=64,
-                    contrastive_epochs=25, contrastive_batch=128, lr=1e-3),
+    "quick": Preset(n_images=8_000, image_size=32, channels=(16, 32, 64, 128), latent=64, ae_epochs=24, ae_batch=32,
+                    contrastive_epochs=25, contrastive_batch=128, lr=1e-3, ae_channels=(32, 64, 96, 128)),
     "micro": Preset(n_images=320, image_size=16, channels=(8, 8, 16), latent=16, ae_epochs=1, ae_batch=32,
                     contrastive_epochs=1, contrastive_batch=32, lr=1e-3, geometry_sets=4, geometry_views=4,
                     geometry_max_images=128),
@@ -105,10 +122,6 @@ def config_key(preset: Preset) -> str:
 
 def _log(msg: str) -> None:
     print(f"[experiments] {msg}", file=sys.stderr, flush=True)
-
-
-def _encoder(p: Preset, normalize: bool) -> Encoder:
-    return Encoder(p.latent, normalize=normalize, image_size=p.image_size, channels=p.channels)
 
 
 def _evaluate(enc, p: Preset, x_train, x_val, train, val, augments, device) -> dict:
@@ -140,12 +153,13 @@ def run(preset: str | Preset, out: str | Path, device: torch.device | None = Non
     metrics = {"encoders": {}, "chance": analysis.chance(train, val)}
     details = {"preset": asdict(p), "device": str(device), "n_train": len(train), "n_val": len(val),
                "torch": torch.__version__, "seconds": {}, "untrained": {}, "geometry": {}, "loss": {}}
+    details["raw_pixels"] = analysis.knn_accuracy(analysis.pixels(x_train), train, analysis.pixels(x_val), val)
 
     for name in encoders:
         t0 = time.perf_counter()
         seed_everything(p.seed)
         contrastive = name.startswith("contrastive_")
-        enc = _encoder(p, normalize=contrastive).to(device)
+        enc = p.encoder(autoencoder=not contrastive).to(device)
         own = [augments[name[-1]]] if contrastive else list(augments.values())
         f_train0 = analysis.features(enc, x_train, device=device)
         f_val0 = analysis.features(enc, x_val, device=device)
@@ -162,7 +176,7 @@ def run(preset: str | Preset, out: str | Path, device: torch.device | None = Non
             details["geometry"][name] = geometry
             modules = {"encoder": enc}
         else:
-            dec = Decoder(p.latent, image_size=p.image_size, channels=p.channels).to(device)
+            dec = p.decoder().to(device)
             cfg = TrainConfig(epochs=p.ae_epochs, batch_size=p.ae_batch, lr=p.lr, seed=p.seed,
                               compile=p.compile, progress=progress)
             hist = train_autoencoder(enc, dec, x_train, cfg, device)
@@ -193,14 +207,15 @@ def run(preset: str | Preset, out: str | Path, device: torch.device | None = Non
 _MEMO: dict[str, tuple[dict, dict]] = {}
 
 
-def cached_run(preset: str = "quick", device: torch.device | None = None) -> tuple[dict, dict]:
-    """``(metrics, details)`` of ``preset``, trained at most once per cache key.
+def cached_run(preset: str = "quick", device: torch.device | None = None, seed: int | None = None) -> tuple[dict, dict]:
+    """``(metrics, details)`` of ``preset`` (with its training ``seed`` replaced when given), trained at most once
+    per cache key.
 
     Kept under ``<cache>/experiments/<preset>-<config_key>/`` (the data cache's root,
     :func:`reference.data.cache_dir`); a file lock makes concurrent callers (pytest-xdist
     workers) wait for one run instead of training twice.
     """
-    p = PRESETS[preset]
+    p = PRESETS[preset] if seed is None else replace(PRESETS[preset], seed=seed)
     key = f"{preset}-{config_key(p)}"
     if key in _MEMO:
         return _MEMO[key]
@@ -232,9 +247,13 @@ def main(argv=None) -> int:
     parser.add_argument("--out", required=True, help="output folder (metrics.json, details.json, nn_*.png, *.pt)")
     parser.add_argument("--encoders", default=",".join(ENCODERS), help="comma-separated subset of " + ",".join(ENCODERS))
     parser.add_argument("--epochs-scale", type=float, default=1.0, help="multiply every epoch count (e.g. 0.5 for a faster, rougher run)")
+    parser.add_argument("--seed", type=int, default=None, help="training seed (initialisation, batch order, augmentation "
+                        "draws; the images stay the preset's); default: the preset's")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     p = PRESETS[args.preset]
+    if args.seed is not None:
+        p = replace(p, seed=args.seed)
     if args.epochs_scale != 1.0:
         p = replace(p, ae_epochs=max(1, round(p.ae_epochs * args.epochs_scale)),
                     contrastive_epochs=max(1, round(p.contrastive_epochs * args.epochs_scale)))

@@ -10,15 +10,16 @@ step, bookkeeping), then the small pieces they share.
 
 The data are a uint8 tensor ``[N, 3, S, S]`` (:func:`reference.data.to_tensor`) that is moved
 to the training device once and stays there; each step indexes a batch, converts it to [0, 1],
-augments it on the device (kornia), scales it to [-1, 1] and takes one Adam step. Nothing goes
-through a DataLoader or the CPU, so on a GPU the whole epoch is device work.
+augments it on the device (:mod:`reference.augment`), scales it to [-1, 1] and takes one Adam step.
+Nothing goes through a DataLoader or the CPU, and no step reads a value back (the losses are read
+once an epoch), so on a GPU the whole epoch is queued device work.
 
 On CUDA: bf16 autocast for the networks (the loss itself is computed in float32), channels_last
 memory format, cuDNN autotuning and TF32, and optionally ``torch.compile`` of the networks.
 Each epoch drops its last incomplete batch (a fixed batch shape: no recompilation, and every
 InfoNCE batch has the same number of negatives).
 
-Determinism: ``seed`` seeds torch (and so kornia's parameter draws) at the start of training;
+Determinism: ``seed`` seeds torch (and so the augmentations' draws) at the start of training;
 the caller seeds model initialisation (:func:`seed_everything` before building the models).
 """
 from __future__ import annotations
@@ -228,7 +229,10 @@ def _inputs(x01: torch.Tensor) -> torch.Tensor:
 
 
 def _progress(bar, step: int, epoch: int, losses: list[torch.Tensor]) -> None:
-    """One step on the progress bar; every 25 steps the epoch and the last loss (which waits for the device)."""
+    """One step on the progress bar; every 25 steps the epoch and the last loss (reading it waits for the
+    device, so a run without a bar never reads it)."""
+    if bar.disable:
+        return
     bar.update(1)
     if step % 25 == 0:
         bar.set_postfix(epoch=epoch, loss=f"{losses[-1].item():.4f}")

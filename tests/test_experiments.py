@@ -1,6 +1,7 @@
 """reference/experiments.py on the micro preset: metrics.json has exactly the promised form, figures exist,
 and cached_run trains once per cache key."""
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -50,12 +51,13 @@ def test_figures_and_details(micro_run):
 def test_checkpoint_loads_weights_only(micro_run):
     import torch
 
-    from reference.models import Encoder
-
     p = experiments.PRESETS["micro"]
-    enc = Encoder(p.latent, image_size=p.image_size, channels=p.channels)
+    enc = p.encoder()
     state = torch.load(micro_run / "contrastive_B.pt", weights_only=True)
     enc.load_state_dict(state["encoder"])
+    ae = torch.load(micro_run / "autoencoder.pt", weights_only=True)
+    p.encoder(autoencoder=True).load_state_dict(ae["encoder"])
+    p.decoder().load_state_dict(ae["decoder"])
 
 
 def test_cached_run_trains_once(tmp_path, monkeypatch, micro_run):
@@ -82,3 +84,25 @@ def test_cached_run_trains_once(tmp_path, monkeypatch, micro_run):
 def test_cli_rejects_unknown_encoder(tmp_path):
     with pytest.raises(SystemExit):
         experiments.main(["--preset", "micro", "--out", str(tmp_path), "--encoders", "vae"])
+
+
+def test_cli_seed_and_epochs_scale(tmp_path, monkeypatch):
+    """``--seed`` replaces the training seed only (the images stay the preset's); ``--epochs-scale`` the epochs."""
+    seen = []
+    monkeypatch.setattr(experiments, "run", lambda p, out, **kwargs: seen.append(p) or {})
+    experiments.main(["--preset", "micro", "--out", str(tmp_path), "--seed", "3", "--epochs-scale", "2"])
+    micro = experiments.PRESETS["micro"]
+    assert seen == [replace(micro, seed=3, ae_epochs=2, contrastive_epochs=2)]
+    assert seen[0].data_seed == micro.data_seed
+
+
+def test_preset_networks():
+    """The autoencoder takes ``ae_channels`` when given (else ``channels``); the contrastive encoders are unit vectors."""
+    p = replace(experiments.PRESETS["micro"], ae_channels=(4, 8, 12))
+    ae, contrastive, dec = p.encoder(autoencoder=True), p.encoder(), p.decoder()
+    assert [m.out_channels for m in ae.net if hasattr(m, "out_channels")] == [4, 8, 12, p.latent]
+    assert [m.out_channels for m in contrastive.net if hasattr(m, "out_channels")] == [*p.channels, p.latent]
+    assert [m.out_channels for m in dec.net if hasattr(m, "out_channels")] == [12, 8, 4, 3]
+    assert not ae.normalize and contrastive.normalize
+    same = experiments.PRESETS["micro"]
+    assert [m.out_channels for m in same.encoder(autoencoder=True).net if hasattr(m, "out_channels")] == [*same.channels, same.latent]
