@@ -7,6 +7,14 @@ broken premise (the negative control) and must fail by its assertion (an ``Asser
 is also how hypothesis reports a falsifying example): a check that cannot fail proves nothing, and
 a control that crashes (a TypeError in the control's own code) proves nothing either. ``tests/test_claims.py`` turns every registered claim into two pytest tests;
 ``python grader.py --verify`` runs them all and prints a table.
+
+A claim registered with ``prediction=True`` is a *staff prediction* of an experiment's outcome (the homework
+asks students to predict it, e.g. Q8(b)'s invariances): its check tests the prediction against the measurement
+and, when the measurement contradicts it, raises :class:`Contradicted` with what was measured instead. Such a
+verdict is reported (``STAFF PREDICTION (measurement contradicts: ...)``), not counted as a defect of the suite:
+the key's answer stays the staff's prediction, and the table says plainly that the data do not support it. Any
+other failure of a prediction's check (a plain ``AssertionError``, a crash) is still ``FALSIFIED``, and
+:class:`Contradicted` raised by a claim that is not a prediction is an ordinary failed assertion.
 """
 from __future__ import annotations
 
@@ -40,6 +48,22 @@ class Claim:
     """``check(broken)``: passes (returns evidence or None) when ``broken`` is False; fails an assertion when True."""
     slow: bool = False
     """Long-running (training): deselected from the default ``pytest -n auto``; still run in CI."""
+    prediction: bool = False
+    """The statement is a staff prediction of a measurement: a check that raises :class:`Contradicted` reports the
+    prediction as contradicted by the data (shown, not a failure of the suite) instead of falsified."""
+
+
+class Contradicted(AssertionError):
+    """Raised by the check of a staff prediction when the measurement contradicts it.
+
+    ``summary`` says in a few words what was measured instead (``shape lost (predicted kept), lift +0.09
+    (+0.08..+0.10) over 3 training seeds``);
+    the message carries the summary and the full evidence. An ``AssertionError``: under a negative control, and for
+    a claim that is not a prediction, it is an ordinary failed assertion."""
+
+    def __init__(self, summary: str, evidence: str = ""):
+        super().__init__(f"{summary} | {evidence}" if evidence else summary)
+        self.summary = summary
 
 
 @dataclass(frozen=True)
@@ -54,6 +78,8 @@ class Outcome:
     """What it returned, or the first lines of the failure (e.g. hypothesis's falsifying example)."""
     seconds: float
     """Wall time of the run."""
+    contradicted: str = ""
+    """The :attr:`Contradicted.summary` when the run failed by :class:`Contradicted`; empty otherwise."""
 
 
 @dataclass(frozen=True)
@@ -73,27 +99,42 @@ class Verdict:
         return self.holds.passed and self.control.asserted
 
     @property
+    def contradicted(self) -> bool:
+        """A staff prediction that the measurement contradicts (its check raised :class:`Contradicted` under the real
+        premise), with a negative control that fails by its assertion as it should: reported, not a defect."""
+        return self.claim.prediction and bool(self.holds.contradicted) and self.control.asserted
+
+    @property
+    def ok(self) -> bool:
+        """Verified, or a staff prediction contradicted by the measurement: neither is a defect of the suite."""
+        return self.verified or self.contradicted
+
+    @property
     def label(self) -> str:
-        """A one-word verdict for tables."""
+        """The verdict for tables: a word, or for a contradicted prediction what the measurement says."""
         if self.verified:
             return "verified"
-        if not self.holds.passed:
-            return "FALSIFIED"
+        if self.contradicted:
+            return f"STAFF PREDICTION (measurement contradicts: {self.holds.contradicted})"
+        if not self.holds.passed and not (self.claim.prediction and self.holds.contradicted):
+            return "FALSIFIED"  # (a contradicted prediction whose control does not fail is labelled by its control)
         return "CONTROL PASSED" if self.control.passed else "CONTROL CRASHED"
 
 
 REGISTRY: dict[str, Claim] = {}
 
 
-def claim(id: str, question: str, statement: str, method: str, control: str, slow: bool = False):
-    """Register ``check(broken)`` as the check of a claim (decorator)."""
+def claim(id: str, question: str, statement: str, method: str, control: str, slow: bool = False,
+          prediction: bool = False):
+    """Register ``check(broken)`` as the check of a claim (decorator); ``prediction=True``: a staff prediction
+    (:class:`Claim`.prediction)."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; one of {METHODS}")
 
     def register(check: Callable[[bool], str | None]) -> Callable[[bool], str | None]:
         if id in REGISTRY and REGISTRY[id].check.__qualname__ != check.__qualname__:
             raise ValueError(f"claim {id!r} registered twice")
-        REGISTRY[id] = Claim(id, question, statement, method, control, check, slow)
+        REGISTRY[id] = Claim(id, question, statement, method, control, check, slow, prediction)
         return check
 
     return register
@@ -128,7 +169,8 @@ def run_check(check: Callable[[bool], str | None], broken: bool) -> Outcome:
     try:
         evidence = check(broken)
     except Exception as error:  # noqa: BLE001 - any failure of a check is a verdict, not a crash
-        return Outcome(False, failed_by_assertion(error), _describe_failure(error), time.perf_counter() - start)
+        summary = error.summary if isinstance(error, Contradicted) else ""
+        return Outcome(False, failed_by_assertion(error), _describe_failure(error), time.perf_counter() - start, summary)
     return Outcome(True, False, evidence or "", time.perf_counter() - start)
 
 

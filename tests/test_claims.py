@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from checks.claim import METHODS, failed_by_assertion, load_all
+from checks.claim import METHODS, Contradicted, failed_by_assertion, load_all
 
 CLAIMS = load_all()
 QUESTIONS = {"1", "4a", "4b", "4c", "4e", "4f", "5a", "5b", "6", "7a", "7b", "7c", "7d", "8a", "8b", "8c", "8d"}
@@ -16,7 +16,14 @@ def _params():
 
 @pytest.mark.parametrize("claim", _params())
 def test_claim_holds(claim):
-    claim.check(False)
+    """The claim holds; a staff prediction (``prediction=True``) that the measurement contradicts is reported as an
+    expected failure with what was measured (``--verify`` shows it as STAFF PREDICTION), any other failure fails."""
+    try:
+        claim.check(False)
+    except Contradicted as contradiction:
+        if not claim.prediction:
+            raise
+        pytest.xfail(f"staff prediction, the measurement contradicts it: {contradiction.summary}")
 
 
 @pytest.mark.parametrize("claim", _params())
@@ -74,10 +81,10 @@ def test_registry_finds_the_sharpened_claims():
     assert not any(CLAIMS[cid].slow for cid in expected)
 
 
-def test_every_fast_claim_is_listed_in_the_guide():
+def test_every_claim_is_listed_in_the_guide():
     """docs/CLAIMS.md lists every claim with its kind and what its control breaks."""
     from simgrade import PROJECT_ROOT
 
     guide = (PROJECT_ROOT / "docs" / "CLAIMS.md").read_text(encoding="utf-8")
-    unlisted = [cid for cid, c in CLAIMS.items() if not c.slow and f"| `{cid}` |" not in guide]
+    unlisted = [cid for cid in CLAIMS if f"| `{cid}` |" not in guide]
     assert not unlisted, f"add these to the table of docs/CLAIMS.md: {unlisted}"
