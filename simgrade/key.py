@@ -63,6 +63,9 @@ class KeyItem:
     visibility: str = ""
     """When the student sees this item's tests (Gradescope's ``visible``, ``after_due_date``, ``hidden``,
     ``after_published``); empty: the key's ``[meta] written_visibility``."""
+    also_right: tuple[tuple[str, ...], ...] = ()
+    """Other sets that earn full points on a ``set`` item: where the staff's prediction and the measurement
+    disagree, a student who predicts what was measured is right too."""
 
     @property
     def section(self) -> str:
@@ -142,6 +145,11 @@ def load_key(path: Path = KEY_PATH) -> Key:
         raw = dict(raw)
         for name in ("options", "accepted", "symbols", "checks"):
             raw[name] = tuple(raw.get(name, ()))
+        raw["also_right"] = tuple(tuple(answer) for answer in raw.get("also_right", ()))
+        if raw["also_right"] and (raw.get("kind") != "set" or not all(
+                set(answer) <= set(raw["options"]) for answer in raw["also_right"])):
+            raise AnswerKeyError(f"key item {raw['field']}: also_right is a list of other answers of a set item, "
+                                 f"each a list of its options {list(raw['options'])}")
         if not raw["checks"] and raw.get("basis", "check") != "staff":
             raise AnswerKeyError(f"key item {raw['field']}: no checks and no basis = 'staff'")
         items.append(KeyItem(**raw))

@@ -140,7 +140,7 @@ def _same(item: KeyItem, got, answer, key: Key) -> tuple[bool, str]:
 
 
 def _same_set(item: KeyItem, got: set[str], answer, key: Key) -> tuple[bool, str]:
-    return got == set(answer), ""
+    return got == set(answer) or any(got == set(other) for other in item.also_right), ""
 
 
 def _same_interval(item: KeyItem, got: tuple[float, float, bool], answer, key: Key) -> tuple[bool, str]:

@@ -101,3 +101,21 @@ def test_item_kinds_are_consistent():
             assert item.symbols, item.field
         else:
             pytest.fail(f"{item.field}: unknown kind {item.kind}")
+
+
+def test_also_right_is_for_set_items_only(tmp_path):
+    """`also_right` (other sets earning full points) must be a list of a set item's options."""
+    from simgrade.key import AnswerKeyError, KEY_PATH
+
+    text = KEY_PATH.read_text(encoding="utf-8")
+    assert KEY.items[[i.field for i in KEY.items].index("q8.b_B_invariant")].also_right == (("location", "shape"),)
+    for wrong in ('also_right = [["location", "size"]]', 'also_right = ["location"]'):
+        broken = tmp_path / "key.toml"
+        broken.write_text(text.replace('also_right = [["location", "shape"]]', wrong), encoding="utf-8")
+        with pytest.raises(AnswerKeyError, match="also_right"):
+            load_key(broken)
+    on_a_choice = text.replace('answer = "ii"\n', 'answer = "ii"\nalso_right = [["i"]]\n', 1)
+    assert on_a_choice != text
+    (tmp_path / "key.toml").write_text(on_a_choice, encoding="utf-8")
+    with pytest.raises(AnswerKeyError, match="also_right"):
+        load_key(tmp_path / "key.toml")

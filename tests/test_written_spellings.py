@@ -105,6 +105,8 @@ RIGHT = [
     ("q8.b_B_invariant", '"translation"'),
     ("q8.b_B_invariant", '["Position"]'),
     ("q8.b_B_invariant", '"the location"'),
+    ("q8.b_B_invariant", '"shape & position"'),  # what was measured (HOMEWORK.md Q8(d)): the key's also_right
+    ("q8.b_B_invariant", '["location", "shape"]'),
     ("q8.b_C_invariant", '"Shape and location"'),
     ("q8.b_C_invariant", '"shape & position"'),
     ("q8.b_C_invariant", '"location/shape"'),
@@ -199,7 +201,8 @@ WRONG = [
     # sets
     ("q8.b_A_invariant", '"shape"'),
     ("q8.b_A_invariant", '"hue and shape"'),
-    ("q8.b_B_invariant", '"shape & position"'),
+    ("q8.b_B_invariant", '"color and position"'),
+    ("q8.b_B_invariant", '["shape"]'),
     ("q8.b_C_invariant", '"shape"'),
     ("q8.b_C_invariant", '"location/color"'),
     ("q8.b_C_invariant", '"not shape"'),
