@@ -81,15 +81,16 @@ def format_report(result: GradeResult, title: str, verbose: bool = False, wall_t
             continue
         lines.append(f"Question {question}: {earned:g} / {available:g}")
         for test in tests:
-            if test.status == "passed" and not verbose:
+            short = test.score < test.max_score  # a passed property whose points a rubric line took: say why
+            if test.status == "passed" and not short and not verbose:
                 continue
             if test.status != "passed" and test.output in said_once:
                 lines.append(_line(test) + "  (why: said above)")
                 continue
             lines.append(_line(test))
-            if test.status != "passed":
+            if test.status != "passed" or short:
                 lines += _indented(test.output, "         ", "         ")
-        passed = [t.number for t in tests if t.status == "passed"]
+        passed = [t.number for t in tests if t.status == "passed" and t.score >= t.max_score]
         if passed and not verbose:
             lines.append(f"  [ok  ] {len(passed)} more passed ({_numbers(passed)})")
     reasons = {k: v for k, v in (result.extra.get("why") or {}).items() if str(v).strip()}

@@ -90,3 +90,19 @@ def test_every_rubric_line_is_below_the_question_total():
         assert question.rubric and all(0 <= v < question.total for v in question.rubric.values()), question.question
         assert {m.name for m in question.mistakes} <= set(question.rubric)
         assert all(m.credit == question.rubric[m.name] for m in question.mistakes)
+
+
+def test_the_report_shows_why_a_passed_test_lost_points():
+    """A passed property whose points the rubric took is shown with its output, not folded into "more passed"."""
+    from simgrade.report import format_report
+    from simgrade.results import GradeResult
+
+    tests = score_code(QUESTION, _comparison({"gradient", "form"}), [_mistake("detached", 3)], "")
+    text = format_report(GradeResult(tests), "detached")
+    value = next(line for line in text.splitlines() if "8a.1" in line)
+    assert value.startswith("  [ok  ] 8a.1") and value.endswith("(3/5)")
+    # three passed tests with their own output, and the two failed ones' identical output said once
+    assert text.count("Rubric: with the known mistake 'detached', contrastive_loss earns 3 of 10 points.") == 4
+    assert "more passed" not in text
+    full = format_report(GradeResult(score_code(QUESTION, _comparison({"inputs_untouched"}), [], "")), "control")
+    assert "[ok  ] 4 more passed (8a.1, 8a.2, 8a.3, 8a.4)" in full
