@@ -166,10 +166,24 @@ from __future__ import annotations
 
 _BODY = r'''
 
+def answers_file(folder):
+    """answers.toml where the grader takes it: at the top of the folder, else the only one below it."""
+    top = folder / "answers.toml"
+    if top.is_file():
+        return top
+    found = sorted(p for p in folder.rglob("answers.toml") if p.is_file() and not p.is_symlink())
+    if len(found) == 1:
+        print(f"answers.toml: using {found[0].relative_to(folder)}")
+        return found[0]
+    if found:
+        print(f"answers.toml: none at the top of the folder and {len(found)} elsewhere; none used")
+    return None
+
+
 def check_answers(folder):
     """Echo how the grader reads answers.toml (reading.echo, vendored above)."""
-    path = folder / "answers.toml"
-    seen = echo(path.read_bytes() if path.is_file() else None, [FieldForm.from_data(f) for f in SPEC["items"]])
+    path = answers_file(folder)
+    seen = echo(path.read_bytes() if path else None, [FieldForm.from_data(f) for f in SPEC["items"]])
     print("\n".join(seen.lines()))
     return seen
 

@@ -299,6 +299,23 @@ def test_the_kit_and_the_check_command_print_the_same(tmp_path, key):
     assert sum(line.startswith("  ! q") for line in section) == 4 and "line 7" in "\n".join(section)
 
 
+def test_the_kit_finds_answers_toml_where_the_grader_does(tmp_path, key):
+    """At the top of the folder, else the only one below it (as discovery takes it); two below: none."""
+    kit = tmp_path / "kit"
+    write_handout(kit, key)
+    one, two = tmp_path / "one", tmp_path / "two"
+    (one / "hw").mkdir(parents=True)
+    (one / "hw" / "answers.toml").write_bytes(CORRECT)
+    for sub in ("a", "b"):
+        (two / sub).mkdir(parents=True)
+        (two / sub / "answers.toml").write_bytes(CORRECT)
+    printed = run_kit(kit / "check_submission.py", [one, two], tmp_path)
+    assert "answers.toml: using hw/answers.toml" in printed[str(one)]
+    assert "24 of 24 written entries read" in printed[str(one)]
+    assert "none at the top of the folder and 2 elsewhere" in printed[str(two)]
+    assert "24 of 24 written entries read" not in printed[str(two)]
+
+
 def test_the_kit_check_runs_with_plain_python(tmp_path, key):
     kit = tmp_path / "kit"
     write_handout(kit, key)
