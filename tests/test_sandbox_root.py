@@ -156,7 +156,11 @@ def contrastive_loss(enc, batch1, batch2, tau):
 
 
 def test_memory_limit_holds_for_the_whole_process_tree():
-    """Three children of 400 MiB each against 600 MiB for the sandbox: RLIMIT_AS alone would let all three through."""
+    """Three children of 400 MiB each against 600 MiB for the sandbox: RLIMIT_AS alone would let all three through.
+
+    What the limit guarantees is that no two of them hold their 400 MiB at the same time, so the test counts the
+    children that held it for the whole 5 s. (Counting those that got as far as holding it would be flaky: under
+    load the children allocate one after another, and the OOM killer takes the largest, the one already holding.)"""
     hog = """
 import os, time
 def contrastive_loss(enc, batch1, batch2, tau):
@@ -167,8 +171,8 @@ def contrastive_loss(enc, batch1, batch2, tau):
             block = bytearray(400 << 20)
             for i in range(0, len(block), 4096):
                 block[i] = 1
-            print("held 400 MiB", flush=True)
             time.sleep(5)
+            print("held 400 MiB for 5 s", flush=True)
             os._exit(0)
         children.append(pid)
     for pid in children:
@@ -180,4 +184,4 @@ def contrastive_loss(enc, batch1, batch2, tau):
         if "(cgroup)" not in box.isolation:
             pytest.skip("no memory cgroup on this machine")
         _, output, _ = run(box, hog)
-    assert output.count("held 400 MiB") <= 1, output
+    assert output.count("held 400 MiB for 5 s") <= 1, output
