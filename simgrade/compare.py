@@ -142,13 +142,17 @@ class Comparison:
     """What the grading adapted to (float64 inputs graded in float32 after a dtype mismatch); also in the value's detail."""
 
 
-def reference_result(probe: Probe) -> tuple[float, dict[str, np.ndarray]]:
-    """The reference loss and its gradients, in float64, on the probe's numbers."""
+def reference_result(probe: Probe, loss_of=None) -> tuple[float, dict[str, np.ndarray]]:
+    """The reference loss and its gradients per parameter name, in float64, on the probe's numbers. ``loss_of``:
+    another function of the same arguments instead (e.g. a gradient mistake's); a parameter it does not reach
+    gets a zero gradient."""
     modules, batches = probe.reference_inputs()
-    loss = question_of(probe.case.function).reference(*probe.arguments(modules, batches))
+    loss_of = loss_of or question_of(probe.case.function).reference
+    loss = loss_of(*probe.arguments(modules, batches))
     named = [(f"{m}.{n}", p) for m, module in modules.items() for n, p in module.named_parameters()]
-    grads = torch.autograd.grad(loss, [p for _, p in named])
-    return float(loss.detach()), {name: g.numpy() for (name, _), g in zip(named, grads)}
+    grads = torch.autograd.grad(loss, [p for _, p in named], allow_unused=True)
+    return float(loss.detach()), {name: (torch.zeros_like(p) if g is None else g).numpy()
+                                  for (name, p), g in zip(named, grads)}
 
 
 def _observation(probe: Probe, reply: dict, arrays: dict, reference: tuple[float, dict]) -> Observation:

@@ -17,7 +17,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from simgrade.compare import Comparison, Observation, TOLERANCE
+from simgrade.compare import TOLERANCE, Comparison, Observation, reference_result
 from simgrade.probes import Case, make_probe
 from simgrade.question import SCALED, CodeQuestion, Mistake
 from simgrade.questions import question_of
@@ -149,12 +149,6 @@ def _factor_value(factor, case: Case) -> float | None:
     return value if np.isfinite(value) and value != 0 else None
 
 
-@lru_cache(maxsize=4096)
-def _reference_value(case: Case) -> float:
-    with torch.no_grad():
-        return float(question_of(case.function).reference(*_arguments(case)))
-
-
 def _scaled(question: CodeQuestion, comparison: Comparison, named: list[Mistake]) -> Mistake | None:
     """The right loss, or one of the question's formula mistakes, times a factor of :func:`_factors` (simplest first)."""
     usable = [o for o in _battery(comparison) if o.ok and o.scalar is not None and np.isfinite(o.scalar)]
@@ -166,7 +160,7 @@ def _scaled(question: CodeQuestion, comparison: Comparison, named: list[Mistake]
     factors = [(label, scale) for label, scale in factors
                if all(f is not None for f in scale) and not all(abs(f - 1) < 1e-12 for f in scale)]
     for family in families:
-        values = [_reference_value(o.case) if family is None else _formula_value(family, o.case) for o in usable]
+        values = [o.expected if family is None else _formula_value(family, o.case) for o in usable]
         for label, scale in factors:
             if not all(_same_value(o.scalar, f * v, o.case.dtype) for o, f, v in zip(usable, scale, values)):
                 continue
@@ -213,23 +207,13 @@ def _formula_matches(mistake: Mistake, comparison: Comparison) -> bool:
     return all(_same_value(obs.scalar, _formula_value(mistake, obs.case), obs.case.dtype) for obs in usable)
 
 
-def _gradients(mistake: Mistake, case: Case) -> dict[str, np.ndarray]:
-    """The gradients of a gradient mistake's function per parameter name (zeros where none reaches)."""
-    probe = make_probe(case)
-    modules, batches = probe.reference_inputs()
-    named = [(f"{m}.{n}", p) for m, module in modules.items() for n, p in module.named_parameters()]
-    loss = mistake.gradient(*probe.arguments(modules, batches))
-    grads = torch.autograd.grad(loss, [p for _, p in named], allow_unused=True)
-    return {name: (torch.zeros_like(p) if g is None else g).numpy() for (name, p), g in zip(named, grads)}
-
-
 def _gradient_matches(mistake: Mistake, comparison: Comparison) -> bool:
     """Right values, and on every battery input the student's gradients are the mistake's (not the reference's)."""
     battery = _battery(comparison)
     if not _right(comparison) or len(battery) < 3 or all(o.gradient_mismatch() is None for o in battery):
         return False
     for obs in battery:
-        want = _gradients(mistake, obs.case)
+        want = reference_result(make_probe(obs.case), mistake.gradient)[1]
         got = {name: obs.grads.get(name, np.zeros_like(g)) for name, g in want.items()}
         if Observation(obs.case, obs.reply, obs.value, got, obs.expected, want).gradient_mismatch() is not None:
             return False
