@@ -170,7 +170,7 @@ class Mistake:
 
 
 SCALED = "the right loss times a factor"
-"""The rubric's name for the reference times a factor of :data:`simgrade.mistakes.FACTORS` (e.g. B/(B-1)); a
+"""The rubric's name for the reference times a factor of :func:`simgrade.mistakes._factors` (e.g. B/(B-1)); a
 known mistake times such a factor is named after it and earns at most its credit."""
 
 
